@@ -1,0 +1,1 @@
+"""Parley's HTTP API: thin FastAPI routes over the shared domain services."""

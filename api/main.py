@@ -1,0 +1,81 @@
+"""The FastAPI application: routes, middleware, error handlers, and process-wide resources."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from api import errors
+from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from api.routes import chat, conversations, health, runs, tasks
+from api.waiting import RunWatcher
+from shared.config import Settings, get_settings
+from shared.db import Database
+from shared.logging import configure_logging
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app; resources open in the lifespan so importing stays side-effect free."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.settings = settings
+        app.state.db = Database(settings.database_url, pool_size=20)
+        app.state.watcher = RunWatcher(settings.redis_url)
+        await app.state.watcher.start()
+        log.info(
+            "Parley API up (%s mode, model: %s)",
+            "embedded" if settings.embedded else "services",
+            settings.model_description,
+        )
+        try:
+            yield
+        finally:
+            await app.state.watcher.stop()
+            await app.state.db.dispose()
+
+    app = FastAPI(
+        title="Parley",
+        version="1.0.0",
+        description="Chat-turn orchestration for AI agents.",
+        lifespan=lifespan,
+    )
+    errors.install(app)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "Idempotency-Key",
+                "Last-Event-ID",
+                "X-Request-ID",
+            ],
+            expose_headers=["Location", "X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+        )
+    app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(RequestContextMiddleware)
+    for router in (
+        health.router,
+        conversations.router,
+        runs.router,
+        tasks.router,
+        chat.router,
+    ):
+        app.include_router(router)
+    return app
+
+
+def app_factory() -> FastAPI:
+    """Entry point for `uvicorn --factory api.main:app_factory`."""
+    configure_logging("web")
+    return create_app()

@@ -1,0 +1,60 @@
+"""The original synchronous chat API, kept for existing frontends (CONTRACT.md section 8)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from pydantic import Field
+
+from api.deps import CurrentUser, DatabaseDep, UoW
+from api.routes.runs import legacy_tool_calls, wait_for_run
+from shared.errors import Forbidden
+from shared.runs import service, states
+from shared.runs.schemas import RunCreate
+from shared.schemas import RequestModel
+
+router = APIRouter(prefix="/api", tags=["chat (compatibility)"])
+
+CHAT_WAIT_SECONDS = 60.0
+
+
+class ChatRequest(RequestModel):
+    message: str = Field(min_length=1, max_length=32000)
+    conversation_id: str | None = Field(None, min_length=1, max_length=40)
+
+
+@router.post("/{user_id}/chat")
+async def chat(
+    user_id: str,
+    body: ChatRequest,
+    user: CurrentUser,
+    uow: UoW,
+    database: DatabaseDep,
+    request: Request,
+) -> Response:
+    """Send a message and wait for the reply (up to 60 s, then 202 with the run to poll)."""
+    if user_id != user:
+        raise Forbidden("user_id does not match the token")
+    run_body = RunCreate(message=body.message, conversation_id=body.conversation_id)
+    run, _ = await service.submit(uow.session, uow.dispatcher, user, run_body, None)
+    await uow.commit()
+    run = await wait_for_run(database, request.app.state.watcher, user, run.id, CHAT_WAIT_SECONDS)
+    if run.status not in states.TERMINAL:
+        return JSONResponse(
+            {"run_id": run.id, "status": run.status},
+            status_code=202,
+            headers={"Location": f"/v1/runs/{run.id}"},
+        )
+    if run.status != states.COMPLETED:
+        error = run.error or {"code": run.status, "message": f"run {run.status}"}
+        return JSONResponse(
+            {"detail": error["message"], "code": error["code"], "run_id": run.id},
+            status_code=502 if run.status == states.FAILED else 409,
+        )
+    return JSONResponse(
+        {
+            "conversation_id": run.conversation_id,
+            "response": (run.output or {}).get("response", ""),
+            "tool_calls": legacy_tool_calls(run),
+        }
+    )

@@ -1,0 +1,59 @@
+"""Conversations and their messages (CONTRACT.md section 3)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response
+
+from api.deps import CurrentUser, UoW
+from shared.conversations import service
+from shared.conversations.schemas import ConversationCreate, ConversationOut, MessageOut
+from shared.schemas import Page
+
+router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
+
+Limit = Annotated[int, Query(ge=1, le=100)]
+Cursor = Annotated[str | None, Query(min_length=1, max_length=64)]
+
+
+@router.post("", status_code=201)
+async def create_conversation(
+    body: ConversationCreate, user: CurrentUser, uow: UoW
+) -> ConversationOut:
+    """Start a conversation."""
+    conversation = await service.create(uow.session, user, body.title, body.metadata)
+    return ConversationOut.of(conversation)
+
+
+@router.get("")
+async def list_conversations(
+    user: CurrentUser, uow: UoW, limit: Limit = 20, after: Cursor = None
+) -> Page[ConversationOut]:
+    """The caller's conversations, newest first."""
+    rows, has_more = await service.list_page(uow.session, user, limit, after)
+    items = [ConversationOut.of(c) for c in rows]
+    return Page(data=items, has_more=has_more, next_cursor=items[-1].id if has_more else None)
+
+
+@router.get("/{conversation_id}")
+async def get_conversation(conversation_id: str, user: CurrentUser, uow: UoW) -> ConversationOut:
+    """One conversation."""
+    return ConversationOut.of(await service.get(uow.session, user, conversation_id))
+
+
+@router.delete("/{conversation_id}", status_code=204)
+async def delete_conversation(conversation_id: str, user: CurrentUser, uow: UoW) -> Response:
+    """Delete a conversation with its messages and runs."""
+    await service.remove(uow.session, user, conversation_id)
+    return Response(status_code=204)
+
+
+@router.get("/{conversation_id}/messages")
+async def list_messages(
+    conversation_id: str, user: CurrentUser, uow: UoW, limit: Limit = 20, after: Cursor = None
+) -> Page[MessageOut]:
+    """A conversation's messages, oldest first."""
+    rows, has_more = await service.messages_page(uow.session, user, conversation_id, limit, after)
+    items = [MessageOut.of(m) for m in rows]
+    return Page(data=items, has_more=has_more, next_cursor=items[-1].id if has_more else None)

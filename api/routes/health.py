@@ -1,0 +1,67 @@
+"""Liveness and readiness probes (CONTRACT.md section 9)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from sqlalchemy import text
+
+from api.deps import DatabaseDep, SettingsDep
+
+router = APIRouter(tags=["operations"])
+log = logging.getLogger(__name__)
+
+CHECK_TIMEOUT = 3.0
+
+
+@router.get("/healthz")
+async def healthz() -> dict[str, str]:
+    """The process is alive."""
+    return {"status": "ok"}
+
+
+@router.get("/readyz")
+async def readyz(request: Request, database: DatabaseDep, settings: SettingsDep) -> JSONResponse:
+    """Ready when the database and the broker answer; names each check and the model in use."""
+    checks: dict[str, Any] = {
+        "database": await _check(_ping_database(database)),
+        "broker": await _check(asyncio.to_thread(_ping_broker)),
+    }
+    ok = all(c["ok"] for c in checks.values())
+    body = {
+        "status": "ok" if ok else "unavailable",
+        "checks": checks,
+        "mode": "embedded" if settings.embedded else "services",
+        "model": {
+            "name": settings.model_description,
+            "offline": settings.openai_api_key is None,
+        },
+    }
+    return JSONResponse(
+        body, status_code=200 if ok else 503, headers={} if ok else {"Retry-After": "5"}
+    )
+
+
+async def _check(probe: Any) -> dict[str, Any]:
+    try:
+        await asyncio.wait_for(probe, CHECK_TIMEOUT)
+    except Exception as exc:
+        log.warning("readiness check failed: %s", type(exc).__name__)
+        return {"ok": False, "error": type(exc).__name__}
+    return {"ok": True}
+
+
+async def _ping_database(database: Any) -> None:
+    async with database.engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))
+
+
+def _ping_broker() -> None:
+    from shared.celery_app import celery_app
+
+    with celery_app.connection_for_write() as conn:
+        conn.ensure_connection(max_retries=1, timeout=CHECK_TIMEOUT)

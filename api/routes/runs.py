@@ -1,0 +1,110 @@
+"""Runs: submit a chat turn, read it (long-poll), list, cancel (CONTRACT.md section 4)."""
+
+from __future__ import annotations
+
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import JSONResponse
+
+from api.deps import CurrentUser, DatabaseDep, UoW
+from api.waiting import RunWatcher
+from shared.conversations.schemas import ToolCallOut
+from shared.db import Database
+from shared.runs import service, states
+from shared.runs.models import Run
+from shared.runs.schemas import BusyConversation, RunCreate, RunOut, RunStatus
+from shared.schemas import Page
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
+]
+
+
+@router.post(
+    "",
+    status_code=202,
+    responses={200: {"model": RunOut}, 409: {"model": BusyConversation}},
+)
+async def create_run(
+    body: RunCreate,
+    user: CurrentUser,
+    uow: UoW,
+    request: Request,
+    idempotency_key: IdempotencyKey = None,
+) -> Response:
+    """Submit a chat turn; it runs in the background. Poll, stream or await its webhook."""
+    run, replayed = await service.submit(uow.session, uow.dispatcher, user, body, idempotency_key)
+    headers = {"Location": f"/v1/runs/{run.id}"}
+    if replayed:
+        headers["Idempotent-Replayed"] = "true"
+    content = RunOut.of(run).model_dump(mode="json")
+    return JSONResponse(content, status_code=200 if replayed else 202, headers=headers)
+
+
+@router.get("")
+async def list_runs(
+    user: CurrentUser,
+    uow: UoW,
+    conversation_id: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+    status: RunStatus | None = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    after: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+) -> Page[RunOut]:
+    """The caller's runs, newest first."""
+    rows, has_more = await service.list_page(
+        uow.session,
+        user,
+        conversation_id=conversation_id,
+        status=status,
+        limit=limit,
+        after=after,
+    )
+    items = [RunOut.of(r) for r in rows]
+    return Page(data=items, has_more=has_more, next_cursor=items[-1].id if has_more else None)
+
+
+@router.get("/{run_id}")
+async def get_run(
+    run_id: str,
+    user: CurrentUser,
+    database: DatabaseDep,
+    request: Request,
+    wait: Annotated[float, Query(ge=0, le=60)] = 0,
+) -> RunOut:
+    """A run; with `wait`, answers as soon as it is terminal or after `wait` seconds."""
+    run = await wait_for_run(database, request.app.state.watcher, user, run_id, wait)
+    return RunOut.of(run)
+
+
+@router.post("/{run_id}/cancel")
+async def cancel_run(run_id: str, user: CurrentUser, uow: UoW) -> RunOut:
+    """Cancel a run: at once if queued, at its next step if in progress; 409 if it ended."""
+    run = await service.cancel(uow.session, uow.dispatcher, user, run_id)
+    return RunOut.of(run)
+
+
+async def wait_for_run(
+    database: Database, watcher: RunWatcher, user: str, run_id: str, wait: float
+) -> Run:
+    """Read the run in short transactions until it is terminal or `wait` runs out."""
+    deadline = time.monotonic() + wait
+    async with watcher.watching(run_id) as waiter:
+        while True:
+            async with database.sessions() as session:
+                run = await service.get(session, user, run_id)
+            remaining = deadline - time.monotonic()
+            if run.status in states.TERMINAL or remaining <= 0:
+                return run
+            await waiter.wait(remaining)
+
+
+def legacy_tool_calls(run: Run) -> list[dict[str, object]]:
+    """Tool calls in the original chat API's shape."""
+    calls = [ToolCallOut.model_validate(c) for c in (run.output or {}).get("tool_calls", [])]
+    return [
+        {"tool_name": c.tool_name, "parameters": c.arguments, "result": c.result} for c in calls
+    ]

@@ -1,0 +1,55 @@
+"""The todo list over REST, for apps (CONTRACT.md section 7)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Response
+
+from api.deps import CurrentUser, UoW
+from shared.tasks import service
+from shared.tasks.schemas import TaskCreate, TaskFilter, TaskList, TaskOut, TaskUpdate
+
+router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
+
+TaskId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+
+
+@router.get("")
+async def list_tasks(user: CurrentUser, uow: UoW, status: TaskFilter = "all") -> TaskList:
+    """The caller's tasks, oldest first."""
+    tasks = await service.list_tasks(uow.session, user, status)
+    return TaskList(data=[TaskOut.of(t) for t in tasks])
+
+
+@router.post("", status_code=201)
+async def create_task(body: TaskCreate, user: CurrentUser, uow: UoW) -> TaskOut:
+    """Add a task."""
+    return TaskOut.of(await service.add(uow.session, user, body.title, body.description))
+
+
+@router.get("/{task_id}")
+async def get_task(task_id: TaskId, user: CurrentUser, uow: UoW) -> TaskOut:
+    """One task."""
+    return TaskOut.of(await service.get(uow.session, user, task_id))
+
+
+@router.patch("/{task_id}")
+async def update_task(task_id: TaskId, body: TaskUpdate, user: CurrentUser, uow: UoW) -> TaskOut:
+    """Change a task's title, description or completion."""
+    task = await service.update(
+        uow.session,
+        user,
+        task_id,
+        title=body.title,
+        description=body.description,
+        completed=body.completed,
+    )
+    return TaskOut.of(task)
+
+
+@router.delete("/{task_id}", status_code=204)
+async def delete_task(task_id: TaskId, user: CurrentUser, uow: UoW) -> Response:
+    """Delete a task."""
+    await service.remove(uow.session, user, task_id)
+    return Response(status_code=204)

@@ -1,0 +1,134 @@
+"""One typed settings object read from the environment (and .env), so every process agrees."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-secret", "parley-dev-secret"}
+DEV_JWT_SECRET = "parley-dev-secret"
+
+
+class Settings(BaseSettings):
+    """Parley's configuration; names and defaults follow CONTRACT.md section 1."""
+
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    database_url: str = Field(
+        "sqlite:///./var/parley.db", description="SQLAlchemy URL of the main database."
+    )
+    redis_url: str | None = Field(
+        None, description="Redis: broker and event bus. Unset means embedded mode."
+    )
+    celery_broker_url: str | None = Field(None, description="Overrides the broker URL only.")
+    openai_api_key: SecretStr | None = Field(
+        None, description="Key for the OpenAI-compatible endpoint; unset uses the offline model."
+    )
+    openai_base_url: str | None = Field(None, description="Any OpenAI-compatible endpoint.")
+    openai_model: str = Field("gpt-4o-mini", description="Model name sent to the endpoint.")
+    jwt_secret: SecretStr = Field(
+        SecretStr(DEV_JWT_SECRET),
+        validation_alias=AliasChoices("JWT_SECRET", "BETTER_AUTH_SECRET"),
+        description="HS256 key for bearer tokens; must be real in production.",
+    )
+    webhook_allow_private: bool = Field(
+        False, description="Allow webhook URLs resolving to private or loopback addresses."
+    )
+    parley_env: Literal["development", "production"] = Field(
+        "development", description="development or production."
+    )
+    agent_max_steps: int = Field(8, ge=1, le=100, description="Model calls per turn at most.")
+    run_timeout_seconds: float = Field(300, gt=0, description="Wall-clock limit of one run.")
+    run_max_attempts: int = Field(
+        3, ge=1, le=20, description="Worker attempts before a repeatedly lost run fails."
+    )
+    run_lease_seconds: float = Field(
+        30, gt=0, description="How long a worker's claim on a run lasts without a heartbeat."
+    )
+    run_redispatch_seconds: float = Field(
+        60, gt=0, description="Age after which the sweeper re-sends a queued run's message."
+    )
+    sweep_interval_seconds: float = Field(10, gt=0, description="How often beat runs the sweeper.")
+    rate_limit_runs_per_minute: int = Field(
+        60, ge=0, description="Per-user submit limit; 0 disables it."
+    )
+    webhook_retry_schedule: str = Field(
+        "5,300,1800,7200,18000,36000,36000", description="Seconds before each webhook retry."
+    )
+    webhook_timeout_seconds: float = Field(10, gt=0, description="Per webhook attempt.")
+    event_retention_hours: float = Field(
+        24, gt=0, description="How long a finished run's events stay replayable."
+    )
+    cors_allow_origins: str = Field("", description="Comma-separated browser origins allowed.")
+    worker_concurrency: int = Field(
+        200, ge=1, description="Turns one worker process holds in flight (threads over one loop)."
+    )
+    broker_polling_interval: float = Field(
+        0.05, gt=0, description="Embedded broker polling interval in seconds."
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres_scheme(cls, value: str) -> str:
+        if value.startswith("postgres://"):
+            return "postgresql://" + value.removeprefix("postgres://")
+        return value
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secret_in_production(self) -> Settings:
+        secret = self.jwt_secret.get_secret_value()
+        if self.parley_env == "production" and (
+            secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 16
+        ):
+            raise ValueError(
+                "JWT_SECRET must be set to a real secret (16+ characters) in production"
+            )
+        return self
+
+    @property
+    def embedded(self) -> bool:
+        """Embedded mode: no Redis, the broker and events live in local SQL files."""
+        return not self.redis_url
+
+    @property
+    def broker_url(self) -> str:
+        """The Celery broker: explicit, else Redis, else a SQLite file beside the database."""
+        if self.celery_broker_url:
+            return self.celery_broker_url
+        if self.redis_url:
+            return self.redis_url
+        return "sqla+sqlite:///" + str(_var_dir(self.database_url) / "broker.sqlite")
+
+    @property
+    def model_description(self) -> str:
+        """The model in use, as operators see it in /readyz and logs."""
+        if self.openai_api_key is None:
+            return "offline-rules (built-in rule-based model, no LLM)"
+        return self.openai_model
+
+    @property
+    def retry_schedule(self) -> list[float]:
+        """Webhook retry delays in seconds."""
+        return [float(part) for part in self.webhook_retry_schedule.split(",") if part.strip()]
+
+    @property
+    def cors_origins(self) -> list[str]:
+        """Browser origins allowed by CORS."""
+        return [o.strip() for o in self.cors_allow_origins.split(",") if o.strip()]
+
+
+def _var_dir(database_url: str) -> Path:
+    """Where embedded-mode files live: beside the SQLite database, else ./var."""
+    if database_url.startswith("sqlite:///") and not database_url.endswith(":memory:"):
+        return Path(database_url.removeprefix("sqlite:///")).resolve().parent
+    return Path("var").resolve()
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

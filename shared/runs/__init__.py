@@ -1,0 +1,1 @@
+"""Runs: one chat turn each, from submit to a terminal status."""

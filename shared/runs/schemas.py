@@ -1,0 +1,88 @@
+"""Public shapes of runs (CONTRACT.md section 4)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator
+
+from shared.conversations.schemas import ToolCallOut
+from shared.runs.models import Run
+from shared.schemas import MetadataMixin, RequestModel
+
+RunStatus = Literal["queued", "in_progress", "completed", "failed", "cancelled"]
+MultitaskStrategy = Literal["enqueue", "reject", "interrupt"]
+
+
+class RunCreate(RequestModel, MetadataMixin):
+    message: str = Field(min_length=1, max_length=32000)
+    conversation_id: str | None = Field(None, min_length=1, max_length=40)
+    webhook_url: str | None = Field(None, max_length=2048)
+    metadata: dict[str, Any] | None = None
+    multitask_strategy: MultitaskStrategy = "enqueue"
+
+    @field_validator("message")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("message must not be blank")
+        return value
+
+
+class RunInput(BaseModel):
+    message: str
+
+
+class RunOutput(BaseModel):
+    response: str
+    tool_calls: list[ToolCallOut]
+
+
+class RunError(BaseModel):
+    code: str
+    message: str
+
+
+class RunUsage(BaseModel):
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+
+
+class RunOut(BaseModel):
+    id: str
+    object: Literal["run"] = "run"
+    conversation_id: str
+    status: RunStatus
+    input: RunInput
+    output: RunOutput | None
+    error: RunError | None
+    usage: RunUsage | None
+    metadata: dict[str, Any]
+    webhook_url: str | None
+    created_at: dt.datetime
+    started_at: dt.datetime | None
+    finished_at: dt.datetime | None
+
+    @classmethod
+    def of(cls, run: Run) -> RunOut:
+        return cls(
+            id=run.id,
+            conversation_id=run.conversation_id,
+            status=run.status,
+            input=RunInput(message=run.input["message"]),
+            output=RunOutput.model_validate(run.output) if run.output else None,
+            error=RunError.model_validate(run.error) if run.error else None,
+            usage=RunUsage.model_validate(run.usage) if run.usage else None,
+            metadata=run.meta or {},
+            webhook_url=run.webhook_url,
+            created_at=run.created_at,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+        )
+
+
+class BusyConversation(BaseModel):
+    detail: str
+    active_run_id: str

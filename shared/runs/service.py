@@ -1,0 +1,184 @@
+"""Run operations on the API side: submit, read, cancel. Callers commit, then dispatch."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.conversations import service as conversations
+from shared.db import utcnow
+from shared.dispatch import Dispatcher
+from shared.errors import Conflict, NotFound
+from shared.pagination import fetch_page
+from shared.runs import states
+from shared.runs.models import Run
+from shared.runs.schemas import RunCreate
+
+IDEMPOTENCY_WINDOW = dt.timedelta(hours=24)
+EXECUTE_TASK = "runs.execute"
+
+
+def request_fingerprint(body: RunCreate) -> str:
+    """A stable hash of a submit body, to tell a retry from a different request under one key."""
+    canonical = json.dumps(body.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+async def find_idempotent(
+    session: AsyncSession, user_id: str, key: str, body: RunCreate
+) -> Run | None:
+    """The run an earlier request with this key created (within 24 h), or None.
+
+    A different body under the same key is a conflict; an expired key is released for reuse.
+    """
+    run = (
+        await session.execute(select(Run).where(Run.user_id == user_id, Run.idempotency_key == key))
+    ).scalar_one_or_none()
+    if run is None:
+        return None
+    if run.created_at < utcnow() - IDEMPOTENCY_WINDOW:
+        run.idempotency_key = None
+        await session.flush()
+        return None
+    if run.request_hash != request_fingerprint(body):
+        raise Conflict("Idempotency-Key was already used with a different request body")
+    return run
+
+
+async def submit(
+    session: AsyncSession,
+    dispatcher: Dispatcher,
+    user_id: str,
+    body: RunCreate,
+    idempotency_key: str | None,
+) -> tuple[Run, bool]:
+    """Create a queued run (and its conversation if needed); returns (run, replayed)."""
+    if idempotency_key is not None:
+        existing = await find_idempotent(session, user_id, idempotency_key, body)
+        if existing is not None:
+            return existing, True
+
+    if body.conversation_id is not None:
+        conversation = await conversations.get(session, user_id, body.conversation_id, lock=True)
+    else:
+        conversation = await conversations.create(session, user_id, _title_from(body.message), None)
+    active = await active_runs(session, conversation.id)
+    if active and body.multitask_strategy == "reject":
+        raise Conflict("conversation has an active run", active_run_id=active[0].id)
+    if active and body.multitask_strategy == "interrupt":
+        for run in active:
+            await interrupt(session, run)
+
+    run = Run(
+        user_id=user_id,
+        conversation_id=conversation.id,
+        status=states.QUEUED,
+        input={"message": body.message},
+        meta=body.metadata or {},
+        webhook_url=body.webhook_url,
+        multitask_strategy=body.multitask_strategy,
+        idempotency_key=idempotency_key,
+        request_hash=request_fingerprint(body) if idempotency_key else None,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(run)
+            await session.flush()
+    except IntegrityError:
+        # A concurrent request with the same key won the insert: answer with its run.
+        if idempotency_key is None:
+            raise
+        existing = await find_idempotent(session, user_id, idempotency_key, body)
+        if existing is None:
+            raise
+        return existing, True
+    conversations.touch(conversation)
+    # A run behind an unfinished one is dispatched when that one ends (dispatch_next).
+    if not any(r.status in states.ACTIVE for r in active):
+        _dispatch(run, dispatcher)
+    return run, False
+
+
+async def active_runs(session: AsyncSession, conversation_id: str) -> Sequence[Run]:
+    """Unfinished runs of a conversation, oldest first."""
+    rows = await session.execute(
+        select(Run)
+        .where(Run.conversation_id == conversation_id, Run.status.in_(states.ACTIVE))
+        .order_by(Run.id)
+    )
+    return rows.scalars().all()
+
+
+async def interrupt(session: AsyncSession, run: Run) -> None:
+    """Stop a run for a newer one: queued ones end now, a running one at its next step."""
+    if run.status == states.QUEUED:
+        await states.cancel_queued(session, run.id)
+    else:
+        await states.request_cancel(session, run.id)
+    await session.refresh(run)
+
+
+async def get(session: AsyncSession, user_id: str, run_id: str) -> Run:
+    run = (
+        await session.execute(select(Run).where(Run.id == run_id, Run.user_id == user_id))
+    ).scalar_one_or_none()
+    if run is None:
+        raise NotFound("run not found")
+    return run
+
+
+async def list_page(
+    session: AsyncSession,
+    user_id: str,
+    *,
+    conversation_id: str | None,
+    status: str | None,
+    limit: int,
+    after: str | None,
+) -> tuple[Sequence[Run], bool]:
+    query = select(Run).where(Run.user_id == user_id)
+    if conversation_id is not None:
+        query = query.where(Run.conversation_id == conversation_id)
+    if status is not None:
+        query = query.where(Run.status == status)
+    return await fetch_page(session, query, Run.id, limit=limit, after=after, newest_first=True)
+
+
+async def cancel(session: AsyncSession, dispatcher: Dispatcher, user_id: str, run_id: str) -> Run:
+    """Cancel a run: at once if queued, at the worker's next step if running."""
+    run = await get(session, user_id, run_id)
+    if run.status in states.TERMINAL:
+        raise Conflict(f"run is already {run.status}")
+    if run.status == states.QUEUED and await states.cancel_queued(session, run.id):
+        await dispatch_next(session, dispatcher, run.conversation_id)
+    else:
+        await states.request_cancel(session, run.id)
+    await session.refresh(run)
+    return run
+
+
+async def dispatch_next(
+    session: AsyncSession, dispatcher: Dispatcher, conversation_id: str
+) -> Run | None:
+    """After a turn ends, send the conversation's next queued run to the workers."""
+    runs = await active_runs(session, conversation_id)
+    if not runs or runs[0].status != states.QUEUED:
+        return None
+    _dispatch(runs[0], dispatcher)
+    return runs[0]
+
+
+def _dispatch(run: Run, dispatcher: Dispatcher) -> None:
+    run.dispatched_at = utcnow()
+    dispatcher.defer(EXECUTE_TASK, run.id)
+
+
+def _title_from(message: str) -> str:
+    first_line = message.strip().splitlines()[0] if message.strip() else "New conversation"
+    return first_line[:60] + ("…" if len(first_line) > 60 else "")

@@ -1,0 +1,1 @@
+"""The built-in todo domain the agent manages through MCP tools."""

@@ -1,0 +1,48 @@
+"""Public shapes of tasks (CONTRACT.md section 7)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from shared.schemas import RequestModel
+from shared.tasks.models import Task
+
+TaskFilter = Literal["all", "pending", "completed"]
+
+
+class TaskCreate(RequestModel):
+    title: str = Field(min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=10000)
+
+
+class TaskUpdate(RequestModel):
+    title: str | None = Field(None, min_length=1, max_length=500)
+    description: str | None = Field(None, max_length=10000)
+    completed: bool | None = None
+
+
+class TaskOut(BaseModel):
+    id: int
+    title: str
+    description: str | None
+    completed: bool
+    created_at: dt.datetime
+    updated_at: dt.datetime
+
+    @classmethod
+    def of(cls, task: Task) -> TaskOut:
+        return cls(
+            id=task.id,
+            title=task.title,
+            description=task.description,
+            completed=task.completed,
+            created_at=task.created_at,
+            updated_at=task.updated_at,
+        )
+
+
+class TaskList(BaseModel):
+    data: list[TaskOut]

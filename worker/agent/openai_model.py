@@ -1,0 +1,158 @@
+"""Any OpenAI-compatible endpoint, streamed, with bounded retries before the first token."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import cast
+
+import openai
+from openai import AsyncOpenAI, omit
+from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+
+from shared.config import Settings
+from worker.agent.model import (
+    ChatMessage,
+    DeltaCallback,
+    ModelError,
+    ModelReply,
+    RequestedToolCall,
+    ToolSpec,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 4
+BASE_DELAY = 0.5
+MAX_DELAY = 8.0
+
+
+class OpenAIModel:
+    """Chat completions over the `openai` SDK; retries 429/5xx/timeouts with jittered backoff."""
+
+    offline = False
+
+    def __init__(self, settings: Settings) -> None:
+        assert settings.openai_api_key is not None
+        self.name = settings.openai_model
+        self._client = AsyncOpenAI(
+            api_key=settings.openai_api_key.get_secret_value(),
+            base_url=settings.openai_base_url,
+            max_retries=0,  # retried here, where we know whether text was already streamed
+            timeout=openai.Timeout(120.0, connect=5.0),
+        )
+
+    async def complete(
+        self, messages: list[ChatMessage], tools: list[ToolSpec], on_delta: DeltaCallback
+    ) -> ModelReply:
+        for attempt in range(1, MAX_ATTEMPTS + 1):
+            streamed = False
+
+            async def tracking_delta(text: str) -> None:
+                nonlocal streamed
+                streamed = True
+                await on_delta(text)
+
+            try:
+                return await self._stream_once(messages, tools, tracking_delta)
+            except ModelError as exc:
+                retry_after = getattr(exc, "retry_after", None)
+                if streamed or not getattr(exc, "retryable", False) or attempt == MAX_ATTEMPTS:
+                    raise
+                delay = retry_after if retry_after is not None else _backoff(attempt)
+                log.warning("model call failed (%s); retry %d in %.2fs", exc.code, attempt, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
+
+    async def _stream_once(
+        self, messages: list[ChatMessage], tools: list[ToolSpec], on_delta: DeltaCallback
+    ) -> ModelReply:
+        try:
+            stream = await self._client.chat.completions.create(
+                model=self.name,
+                messages=cast(list[ChatCompletionMessageParam], messages),
+                tools=cast(list[ChatCompletionToolParam], tools) if tools else omit,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+        except openai.OpenAIError as exc:
+            raise _map_error(exc) from exc
+        content: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        usage = Usage()
+        try:
+            async for chunk in stream:
+                if chunk.usage is not None:
+                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+                for choice in chunk.choices:
+                    delta = choice.delta
+                    if delta.content:
+                        content.append(delta.content)
+                        await on_delta(delta.content)
+                    for tc in delta.tool_calls or []:
+                        slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                        if tc.id:
+                            slot["id"] = tc.id
+                        if tc.function is not None:
+                            slot["name"] += tc.function.name or ""
+                            slot["arguments"] += tc.function.arguments or ""
+        except openai.OpenAIError as exc:
+            raise _map_error(exc) from exc
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ModelError(
+                "llm_bad_response", f"unreadable stream from the model: {exc}"
+            ) from exc
+        finally:
+            await stream.close()
+        tool_calls = [
+            RequestedToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"])
+            for i, c in sorted(calls.items())
+            if c["name"]
+        ]
+        return ModelReply(content="".join(content), tool_calls=tool_calls, usage=usage)
+
+
+class _RetryableModelError(ModelError):
+    retryable = True
+
+    def __init__(self, code: str, message: str, retry_after: float | None = None) -> None:
+        super().__init__(code, message)
+        self.retry_after = retry_after
+
+
+def _map_error(exc: openai.OpenAIError) -> ModelError:
+    """SDK errors → run error codes; transient ones are marked retryable."""
+    if isinstance(exc, openai.RateLimitError):
+        return _RetryableModelError(
+            "llm_rate_limited", "the model endpoint is rate limiting", _retry_after(exc)
+        )
+    if isinstance(exc, openai.APITimeoutError):
+        return _RetryableModelError("llm_unavailable", "the model endpoint timed out")
+    if isinstance(exc, openai.APIConnectionError):
+        return _RetryableModelError("llm_unavailable", "the model endpoint is unreachable")
+    if isinstance(exc, openai.APIStatusError):
+        if exc.status_code >= 500:
+            return _RetryableModelError(
+                "llm_unavailable",
+                f"the model endpoint answered {exc.status_code}",
+                _retry_after(exc),
+            )
+        return ModelError(
+            "llm_bad_response", f"the model endpoint refused the request ({exc.status_code})"
+        )
+    return ModelError("llm_bad_response", f"unexpected model response: {type(exc).__name__}")
+
+
+def _retry_after(exc: openai.APIStatusError) -> float | None:
+    value = exc.response.headers.get("retry-after")
+    try:
+        return min(float(value), MAX_DELAY) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter."""
+    return random.uniform(0, min(MAX_DELAY, BASE_DELAY * 2 ** (attempt - 1)))

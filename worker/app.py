@@ -1,0 +1,26 @@
+"""Worker entry point: `celery -A worker.app worker --pool threads -Q runs,webhooks,maintenance`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from celery.signals import worker_process_init, worker_shutdown
+
+from shared.celery_app import celery_app
+from shared.logging import configure_logging
+from worker.tasks import runs as _runs  # noqa: F401  (registers the tasks)
+
+app = celery_app
+configure_logging("worker")
+
+
+@worker_process_init.connect  # type: ignore[untyped-decorator]
+def _after_fork(**_: Any) -> None:
+    """Prefork children build their own loop and pools lazily; nothing to inherit."""
+
+
+@worker_shutdown.connect  # type: ignore[untyped-decorator]
+def _on_shutdown(**_: Any) -> None:
+    from worker.runtime import shutdown
+
+    shutdown()

@@ -1,0 +1,86 @@
+"""Heartbeats and cancel signals for every run this process holds, in one loop per process.
+
+One query a second per worker process (not per run) finds cancel requests, and one batch of
+updates every third of a lease keeps the leases alive, so hundreds of turns cost little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from shared.db import Database
+from shared.runs import states
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL_SECONDS = 0.5
+
+
+@dataclass
+class Held:
+    token: str
+    on_cancel: Callable[[], None]
+    cancelled: bool = False
+
+
+class LeaseKeeper:
+    """Extends the leases of held runs and fires their cancel callbacks."""
+
+    def __init__(self, database: Database, lease_seconds: float) -> None:
+        self.database = database
+        self.lease_seconds = lease_seconds
+        self.held: dict[str, Held] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._beat())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def hold(self, run_id: str, token: str, on_cancel: Callable[[], None]) -> None:
+        self.held[run_id] = Held(token, on_cancel)
+
+    def release(self, run_id: str) -> None:
+        self.held.pop(run_id, None)
+
+    async def _beat(self) -> None:
+        last_extend = time.monotonic()
+        while True:
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            try:
+                await self._check_cancels()
+                if time.monotonic() - last_extend >= self.lease_seconds / 3:
+                    await self._extend()
+                    last_extend = time.monotonic()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("lease heartbeat failed; retrying", exc_info=True)
+
+    async def _check_cancels(self) -> None:
+        if not self.held:
+            return
+        async with self.database.transaction() as session:
+            flagged = await states.cancel_requested_among(session, list(self.held))
+        for run_id in flagged:
+            held = self.held.get(run_id)
+            if held is not None and not held.cancelled:
+                held.cancelled = True
+                log.info("run %s: cancel requested", run_id)
+                held.on_cancel()
+
+    async def _extend(self) -> None:
+        if not self.held:
+            return
+        leases = {run_id: h.token for run_id, h in self.held.items()}
+        async with self.database.transaction() as session:
+            await states.extend_leases(session, leases, self.lease_seconds)

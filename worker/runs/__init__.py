@@ -1,0 +1,1 @@
+"""Executing and sweeping runs on the worker side."""

@@ -1,0 +1,97 @@
+"""One long-lived asyncio loop per worker process, shared by every turn it runs.
+
+Celery's threads pool gives each task a thread; the task hands its coroutine to this loop
+(`run_coroutine_threadsafe`) and blocks on the result. So one process holds hundreds of turns
+in flight while they wait on the LLM, and async clients (AsyncOpenAI, the DB pool) live on a
+single loop for the process's whole life (no "attached to a different loop").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from shared.config import Settings, get_settings
+from shared.db import Database
+from shared.notify import RunNotifier
+from worker.agent.model import ChatModel
+from worker.lease import LeaseKeeper
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def build_model(settings: Settings) -> ChatModel:
+    """The OpenAI-compatible model when a key is set, else the offline rule-based one."""
+    if settings.openai_api_key is None:
+        from worker.agent.offline import OfflineModel
+
+        log.warning("OPENAI_API_KEY is not set: using the offline rule-based model (no LLM)")
+        return OfflineModel()
+    from worker.agent.openai_model import OpenAIModel
+
+    return OpenAIModel(settings)
+
+
+class Runtime:
+    """The worker process's loop and the resources that live on it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._serve, name="parley-loop", daemon=True)
+        self._ready = threading.Event()
+        self._thread.start()
+        self._ready.wait()
+        self.database, self.notifier, self.keeper = self.call(self._open())
+        self.model = build_model(settings)
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        self.loop.call_soon(self._ready.set)
+        self.loop.run_forever()
+
+    async def _open(self) -> tuple[Database, RunNotifier, LeaseKeeper]:
+        database = Database(self.settings.database_url, pool_size=20)
+        keeper = LeaseKeeper(database, self.settings.run_lease_seconds)
+        keeper.start()
+        return database, RunNotifier(self.settings.redis_url), keeper
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the loop and wait for it (from a Celery pool thread)."""
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+
+    def close(self) -> None:
+        async def _close() -> None:
+            await self.keeper.stop()
+            await self.notifier.close()
+            await self.database.dispose()
+
+        try:
+            self.call(_close())
+        finally:
+            self.loop.call_soon_threadsafe(self.loop.stop)
+
+
+_runtime: Runtime | None = None
+_lock = threading.Lock()
+
+
+def runtime() -> Runtime:
+    """This process's runtime, created on first use (after any fork)."""
+    global _runtime
+    with _lock:
+        if _runtime is None:
+            _runtime = Runtime(get_settings())
+        return _runtime
+
+
+def shutdown() -> None:
+    global _runtime
+    with _lock:
+        if _runtime is not None:
+            _runtime.close()
+            _runtime = None

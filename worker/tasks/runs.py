@@ -1,0 +1,22 @@
+"""Celery tasks of the runs domain: thin wrappers that hand coroutines to the process loop."""
+
+from __future__ import annotations
+
+from shared.celery_app import celery_app
+from worker.runs.execute import execute_run
+from worker.runs.sweep import sweep
+from worker.runtime import runtime
+
+
+@celery_app.task(name="runs.execute", acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
+def execute(run_id: str) -> None:
+    """Run one chat turn (safe to deliver twice: the claim lets one execution through)."""
+    rt = runtime()
+    rt.call(execute_run(rt, run_id))
+
+
+@celery_app.task(name="runs.sweep", acks_late=True)  # type: ignore[untyped-decorator]
+def sweep_runs() -> dict[str, int]:
+    """Re-dispatch runs whose message or worker was lost."""
+    rt = runtime()
+    return rt.call(sweep(rt))

@@ -1,0 +1,1 @@
+"""MCP tool servers the agent can call."""
