@@ -9,8 +9,10 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-secret", "parley-dev-secret"}
-DEV_JWT_SECRET = "parley-dev-secret"
+# The development default is public: production refuses it (and anything this guessable).
+DEV_JWT_SECRET = "parley-development-secret-do-not-use-in-production"
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-secret", DEV_JWT_SECRET}
+MIN_PRODUCTION_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -82,10 +84,11 @@ class Settings(BaseSettings):
     def _refuse_placeholder_secret_in_production(self) -> Settings:
         secret = self.jwt_secret.get_secret_value()
         if self.parley_env == "production" and (
-            secret.lower() in PLACEHOLDER_SECRETS or len(secret) < 16
+            secret.lower() in PLACEHOLDER_SECRETS or len(secret) < MIN_PRODUCTION_SECRET_LENGTH
         ):
             raise ValueError(
-                "JWT_SECRET must be set to a real secret (16+ characters) in production"
+                f"JWT_SECRET must be set to a real secret ({MIN_PRODUCTION_SECRET_LENGTH}+ "
+                "characters) in production"
             )
         return self
 

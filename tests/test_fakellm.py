@@ -409,3 +409,21 @@ def test_text_chunks_are_at_least_three() -> None:
     assert text_chunks("a b c d") == ["a", " b", " c", " d"]
     assert "".join(text_chunks("You said:")) == "You said:"
     assert len(text_chunks("ok")) >= 3
+
+
+def test_stop_cuts_in_flight_streams_short() -> None:
+    llm = FakeLLM().start()
+    client = OpenAI(base_url=llm.base_url, api_key="test", max_retries=0)
+    stream = client.chat.completions.create(
+        model="fake", messages=user("[[stream=100,0.5]]"), stream=True
+    )
+    first = next(iter(stream))
+    assert first.choices[0].delta.role == "assistant"
+    start = time.monotonic()
+    llm.stop()
+    assert time.monotonic() - start < 1.0
+    # The SDK ends a stream cut off before `data: [DONE]` silently: no finish_reason, no error.
+    rest = list(stream)
+    assert len(rest) < 99
+    assert all(c.choices[0].finish_reason is None for c in rest)
+    client.close()

@@ -79,7 +79,10 @@ class OpenAIModel:
             )
         except openai.OpenAIError as exc:
             raise _map_error(exc) from exc
+        except ValueError as exc:  # the SDK raises raw JSONDecodeError on a garbled body
+            raise _RetryableModelError("llm_bad_response", "unreadable model response") from exc
         content: list[str] = []
+        finished = False
         calls: dict[int, dict[str, str]] = {}
         usage = Usage()
         try:
@@ -87,6 +90,7 @@ class OpenAIModel:
                 if chunk.usage is not None:
                     usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
                 for choice in chunk.choices:
+                    finished = finished or choice.finish_reason is not None
                     delta = choice.delta
                     if delta.content:
                         content.append(delta.content)
@@ -101,11 +105,14 @@ class OpenAIModel:
         except openai.OpenAIError as exc:
             raise _map_error(exc) from exc
         except (ValueError, KeyError, TypeError) as exc:
-            raise ModelError(
-                "llm_bad_response", f"unreadable stream from the model: {exc}"
+            raise _RetryableModelError(
+                "llm_bad_response", f"unreadable stream from the model: {type(exc).__name__}"
             ) from exc
         finally:
             await stream.close()
+        if not finished:
+            # The SDK ends a stream cut short before [DONE] silently: that is no answer.
+            raise _RetryableModelError("llm_bad_response", "the model's stream ended early")
         tool_calls = [
             RequestedToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"])
             for i, c in sorted(calls.items())

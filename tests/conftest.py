@@ -1,0 +1,84 @@
+"""Session fixtures: one running stack per tier, shared by the tests that need one."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fakellm import FakeLLM
+from tests.stack import (
+    REDIS_URL,
+    Api,
+    Stack,
+    check_services_reachable,
+    create_postgres_database,
+    drop_postgres_database,
+    flush_redis,
+)
+
+TIERS = [t.strip() for t in os.environ.get("PARLEY_TEST_TIERS", "embedded").split(",") if t.strip()]
+for _tier in TIERS:
+    if _tier not in ("embedded", "services"):
+        raise pytest.UsageError(f"unknown tier {_tier!r} in PARLEY_TEST_TIERS")
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if "services" in TIERS:
+        check_services_reachable()
+
+
+@pytest.fixture(scope="session")
+def llm() -> Iterator[FakeLLM]:
+    server = FakeLLM().start()
+    yield server
+    server.stop()
+
+
+def build_stack(tier: str, workdir: Path, llm: FakeLLM, **kwargs: object) -> Stack:
+    """A stack on a fresh database of the tier; the caller starts and stops it."""
+    if tier == "embedded":
+        return Stack(tier, workdir, f"sqlite:///{workdir / 'parley.db'}", None, llm, **kwargs)  # type: ignore[arg-type]
+    flush_redis(REDIS_URL)
+    return Stack(tier, workdir, create_postgres_database(), REDIS_URL, llm, **kwargs)  # type: ignore[arg-type]
+
+
+def teardown_stack(stack: Stack, failed: bool) -> None:
+    if failed:
+        print(stack.logs())
+    stack.stop()
+    if stack.tier == "services":
+        drop_postgres_database(stack.database_url)
+
+
+@pytest.fixture(scope="session", params=TIERS)
+def stack(
+    request: pytest.FixtureRequest, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    tier = str(request.param)
+    s = build_stack(tier, tmp_path_factory.mktemp(f"stack-{tier}"), llm)
+    try:
+        s.start()
+    except Exception:
+        teardown_stack(s, failed=True)
+        raise
+    yield s
+    teardown_stack(s, failed=request.session.testsfailed > 0)
+
+
+@pytest.fixture
+def api(stack: Stack) -> Iterator[Api]:
+    """A client for a fresh user, so tests never see each other's data."""
+    client = stack.client()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def other(stack: Stack) -> Iterator[Api]:
+    """A second user, for isolation checks."""
+    client = stack.client()
+    yield client
+    client.close()
