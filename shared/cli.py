@@ -97,9 +97,9 @@ def dev(
     procs = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}
     demo = issue_token(settings, DEMO_USER)
     _out("")
-    _out(
-        f"Parley is running at http://{host}:{port}  ({'embedded' if settings.embedded else 'services'} mode, model: {settings.model_description})"
-    )
+    mode = "embedded" if settings.embedded else "services"
+    _out(f"Parley is running at http://{host}:{port}  ({mode} mode)")
+    _out(f"Model: {settings.model_description}")
     _out(f"Demo user token (user '{DEMO_USER}', valid 7 days):")
     _out(f"  export TOKEN={demo}")
     _out(
