@@ -12,6 +12,7 @@ from tests.fakellm import FakeLLM
 from tests.stack import (
     REDIS_URL,
     Api,
+    RedisServer,
     Stack,
     check_services_reachable,
     create_postgres_database,
@@ -41,8 +42,15 @@ def build_stack(tier: str, workdir: Path, llm: FakeLLM, **kwargs: object) -> Sta
     """A stack on a fresh database of the tier; the caller starts and stops it."""
     if tier == "embedded":
         return Stack(tier, workdir, f"sqlite:///{workdir / 'parley.db'}", None, llm, **kwargs)  # type: ignore[arg-type]
-    flush_redis(REDIS_URL)
-    return Stack(tier, workdir, create_postgres_database(), REDIS_URL, llm, **kwargs)  # type: ignore[arg-type]
+    if REDIS_URL is not None:
+        flush_redis(REDIS_URL)
+        redis_url, redis_server = REDIS_URL, None
+    else:
+        redis_server = RedisServer(workdir).start()
+        redis_url = redis_server.url
+    s = Stack(tier, workdir, create_postgres_database(), redis_url, llm, **kwargs)  # type: ignore[arg-type]
+    s.redis_server = redis_server
+    return s
 
 
 def teardown_stack(stack: Stack, failed: bool) -> None:
@@ -51,6 +59,8 @@ def teardown_stack(stack: Stack, failed: bool) -> None:
     stack.stop()
     if stack.tier == "services":
         drop_postgres_database(stack.database_url)
+    if stack.redis_server is not None:
+        stack.redis_server.stop()
 
 
 @pytest.fixture(scope="session", params=TIERS)

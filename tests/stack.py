@@ -30,7 +30,9 @@ TEST_SECRET = "test-secret-for-parley-tests-0123456789abcdef"
 PG_ADMIN_URL = os.environ.get(
     "PARLEY_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
-REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# Set to use an existing Redis; by default each stack starts its own redis-server (this
+# machine's binary) on a free port, so concurrent test sessions never share a broker.
+REDIS_URL = os.environ.get("PARLEY_TEST_REDIS_URL")
 STRIPPED_ENV_PREFIXES = ("PARLEY_", "OPENAI_", "DATABASE_URL", "REDIS_URL", "CELERY_", "JWT_")
 
 
@@ -107,6 +109,7 @@ class Stack:
     offline: bool = False
     api_port: int = field(default_factory=free_port)
     procs: dict[str, Proc] = field(default_factory=dict)
+    redis_server: RedisServer | None = None
 
     @property
     def api_url(self) -> str:
@@ -303,6 +306,55 @@ def drop_postgres_database(url: str) -> None:
     admin.dispose()
 
 
+class RedisServer:
+    """A private redis-server on a free port (no persistence), restartable for chaos tests."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.port = free_port()
+        self.workdir = workdir
+        self.popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        import redis
+
+        self.popen = subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                redis.Redis.from_url(self.url, socket_connect_timeout=1).ping()
+                return self
+            except redis.ConnectionError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.popen is not None and self.popen.poll() is None:
+            self.popen.terminate()
+            self.popen.wait(timeout=10)
+
+
 def flush_redis(url: str) -> None:
     import redis
 
@@ -317,6 +369,8 @@ def _psycopg(url: str) -> str:
 
 def check_services_reachable() -> None:
     """The services tier was asked for: its PostgreSQL and Redis must answer (fail, not skip)."""
+    import shutil
+
     import redis
 
     engine = sa.create_engine(_psycopg(PG_ADMIN_URL), poolclass=sa.pool.NullPool)
@@ -329,6 +383,10 @@ def check_services_reachable() -> None:
         ) from exc
     finally:
         engine.dispose()
+    if REDIS_URL is None:
+        if shutil.which("redis-server") is None:
+            raise RuntimeError("services tier: no redis-server binary and no PARLEY_TEST_REDIS_URL")
+        return
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=3).ping()
     except Exception as exc:

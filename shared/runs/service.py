@@ -118,7 +118,8 @@ async def active_runs(session: AsyncSession, conversation_id: str) -> Sequence[R
 async def interrupt(session: AsyncSession, run: Run) -> None:
     """Stop a run for a newer one: queued ones end now, a running one at its next step."""
     if run.status == states.QUEUED:
-        await states.cancel_queued(session, run.id)
+        if await states.cancel_queued(session, run.id):
+            await run_ended(session, Dispatcher(), run.id)
     else:
         await states.request_cancel(session, run.id)
     await session.refresh(run)
@@ -156,11 +157,24 @@ async def cancel(session: AsyncSession, dispatcher: Dispatcher, user_id: str, ru
     if run.status in states.TERMINAL:
         raise Conflict(f"run is already {run.status}")
     if run.status == states.QUEUED and await states.cancel_queued(session, run.id):
-        await dispatch_next(session, dispatcher, run.conversation_id)
+        await run_ended(session, dispatcher, run.id)
     else:
         await states.request_cancel(session, run.id)
     await session.refresh(run)
     return run
+
+
+async def run_ended(session: AsyncSession, dispatcher: Dispatcher, run_id: str) -> None:
+    """Everything owed when a run reaches a terminal status, in that same transaction.
+
+    Every terminal transition (worker, cancel, interrupt, sweeper) calls this, so follow-ups
+    (the conversation's next turn, the webhook outbox, the terminal event) are never lost
+    between the status change and a crash.
+    """
+    run = await session.get(Run, run_id, populate_existing=True)
+    if run is None:
+        return
+    await dispatch_next(session, dispatcher, run.conversation_id)
 
 
 async def dispatch_next(

@@ -43,6 +43,7 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
     """Run a turn if this worker can claim it; a duplicate delivery is a no-op."""
     token = uuid.uuid4().hex
     settings = rt.settings
+    dispatcher = Dispatcher()
     async with rt.database.transaction() as session:
         run = await states.claim(session, run_id, token, settings.run_lease_seconds)
         if run is None:
@@ -60,12 +61,17 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
                 },
             )
             if ok:
-                await runs_service.dispatch_next(session, Dispatcher(), run.conversation_id)
-            return
-        await _ensure_user_message(session, run)
-        turn = Turn(run.id, run.user_id, run.conversation_id, run.input["message"])
-        started_at = run.started_at or utcnow()
-        prior_usage = run.usage
+                await runs_service.run_ended(session, dispatcher, run_id)
+            turn = None
+        else:
+            await _ensure_user_message(session, run)
+            turn = Turn(run.id, run.user_id, run.conversation_id, run.input["message"])
+            started_at = run.started_at or utcnow()
+            prior_usage = run.usage
+    if turn is None:  # gave up on a run that kept losing its worker
+        await dispatcher.flush()
+        await rt.notifier.run_changed(run_id, states.FAILED)
+        return
     await rt.notifier.run_changed(run_id, states.IN_PROGRESS)
     log.info("run %s: started (attempt %d)", run_id, run.attempts)
 
@@ -202,7 +208,7 @@ async def _record_ending(
                         status="completed" if ending.complete_message else "incomplete",
                     )
                 )
-        await runs_service.dispatch_next(session, dispatcher, turn.conversation_id)
+        await runs_service.run_ended(session, dispatcher, run_id)
     await dispatcher.flush()
     await rt.notifier.run_changed(run_id, ending.status)
     log.info("run %s: %s", run_id, ending.status)

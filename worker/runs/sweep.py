@@ -47,7 +47,7 @@ async def sweep(rt: Runtime) -> dict[str, int]:
                     {"code": "cancelled", "message": "Run cancelled."},
                 ):
                     counts["cancelled"] += 1
-                    await runs_service.dispatch_next(session, dispatcher, run.conversation_id)
+                    await runs_service.run_ended(session, dispatcher, run.id)
             elif run.attempts >= settings.run_max_attempts:
                 if await states.end_abandoned(
                     session,
@@ -59,7 +59,7 @@ async def sweep(rt: Runtime) -> dict[str, int]:
                     },
                 ):
                     counts["failed"] += 1
-                    await runs_service.dispatch_next(session, dispatcher, run.conversation_id)
+                    await runs_service.run_ended(session, dispatcher, run.id)
             else:
                 run.dispatched_at = now
                 dispatcher.defer(runs_service.EXECUTE_TASK, run.id)
