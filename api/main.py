@@ -16,6 +16,7 @@ from api.waiting import RunWatcher
 from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.logging import configure_logging
+from shared.ratelimit import build_rate_limiter
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +30,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         app.state.db = Database(settings.database_url, pool_size=20)
         app.state.watcher = RunWatcher(settings.redis_url)
+        app.state.limiter = build_rate_limiter(
+            settings.redis_url, settings.rate_limit_runs_per_minute
+        )
         await app.state.watcher.start()
         log.info(
             "Parley API up (%s mode, model: %s)",

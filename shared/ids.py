@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import threading
 import time
@@ -30,3 +31,9 @@ def new_id(prefix: str) -> str:
             value = _last + 1
         _last = value
     return f"{prefix}_{_encode(value, 26)}"
+
+
+def id_floor(prefix: str, moment: dt.datetime) -> str:
+    """The smallest id `new_id(prefix)` could have produced at `moment` (for time ranges)."""
+    ms = int(moment.timestamp() * 1000)
+    return f"{prefix}_{_encode(ms << 80, 26)}"

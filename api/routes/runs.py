@@ -19,6 +19,8 @@ from shared.schemas import Page
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
+CANCEL_WAIT = 3.0
+
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
 ]
@@ -37,7 +39,9 @@ async def create_run(
     idempotency_key: IdempotencyKey = None,
 ) -> Response:
     """Submit a chat turn; it runs in the background. Poll, stream or await its webhook."""
-    run, replayed = await service.submit(uow.session, uow.dispatcher, user, body, idempotency_key)
+    run, replayed = await service.submit(
+        uow.session, uow.dispatcher, user, body, idempotency_key, request.app.state.limiter
+    )
     headers = {"Location": f"/v1/runs/{run.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
@@ -81,9 +85,17 @@ async def get_run(
 
 
 @router.post("/{run_id}/cancel")
-async def cancel_run(run_id: str, user: CurrentUser, uow: UoW) -> RunOut:
+async def cancel_run(
+    run_id: str, user: CurrentUser, uow: UoW, database: DatabaseDep, request: Request
+) -> RunOut:
     """Cancel a run: at once if queued, at its next step if in progress; 409 if it ended."""
     run = await service.cancel(uow.session, uow.dispatcher, user, run_id)
+    if run.status in states.TERMINAL:
+        return RunOut.of(run)
+    # A running turn stops at the worker's next check (≤ ~1 s): answer with the final state
+    # when it comes quickly, else with the run as it is (its status will follow).
+    await uow.commit()
+    run = await wait_for_run(database, request.app.state.watcher, user, run_id, CANCEL_WAIT)
     return RunOut.of(run)
 
 

@@ -7,7 +7,7 @@ import hashlib
 import json
 from collections.abc import Sequence
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,6 +16,7 @@ from shared.db import utcnow
 from shared.dispatch import Dispatcher
 from shared.errors import Conflict, NotFound
 from shared.pagination import fetch_page
+from shared.ratelimit import RateLimiter
 from shared.runs import states
 from shared.runs.models import Run
 from shared.runs.schemas import RunCreate
@@ -57,12 +58,16 @@ async def submit(
     user_id: str,
     body: RunCreate,
     idempotency_key: str | None,
+    limiter: RateLimiter | None = None,
 ) -> tuple[Run, bool]:
     """Create a queued run (and its conversation if needed); returns (run, replayed)."""
     if idempotency_key is not None:
+        await _serialize_on_key(session, user_id, idempotency_key)
         existing = await find_idempotent(session, user_id, idempotency_key, body)
         if existing is not None:
             return existing, True
+    if limiter is not None:
+        await limiter.check(session, user_id)
 
     if body.conversation_id is not None:
         conversation = await conversations.get(session, user_id, body.conversation_id, lock=True)
@@ -186,6 +191,22 @@ async def dispatch_next(
         return None
     _dispatch(runs[0], dispatcher)
     return runs[0]
+
+
+async def _serialize_on_key(session: AsyncSession, user_id: str, key: str) -> None:
+    """Make concurrent submits with one Idempotency-Key take turns (until commit).
+
+    On PostgreSQL a transaction-scoped advisory lock on the (user, key) pair: the second
+    request then finds the first one's committed run instead of racing it. SQLite's
+    BEGIN IMMEDIATE already serialises writers.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    digest = hashlib.sha256(f"{user_id}\x00{key}".encode()).digest()
+    await session.execute(
+        text("SELECT pg_advisory_xact_lock(:k)"),
+        {"k": int.from_bytes(digest[:8], "big", signed=True)},
+    )
 
 
 def _dispatch(run: Run, dispatcher: Dispatcher) -> None:

@@ -1,0 +1,96 @@
+"""Per-user submit rate limit, shared by every API process: Redis, or the database if embedded."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import time
+from typing import Protocol
+
+import redis.asyncio as aioredis
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.errors import RateLimited
+from shared.ids import id_floor
+from shared.runs.models import Run
+
+WINDOW_SECONDS = 60
+
+
+class RateLimiter(Protocol):
+    async def check(self, session: AsyncSession, user_id: str) -> None:
+        """Raise RateLimited (429 + Retry-After) if the user may not submit now."""
+        ...
+
+
+class Unlimited:
+    """RATE_LIMIT_RUNS_PER_MINUTE=0."""
+
+    async def check(self, session: AsyncSession, user_id: str) -> None:
+        return None
+
+
+class DatabaseRateLimiter:
+    """Counts the user's runs created in the last minute (embedded mode).
+
+    Run ids start with their creation time, so "created in the last minute" is an index range
+    on (user_id, id) — no extra table, no extra write.
+    """
+
+    def __init__(self, per_minute: int) -> None:
+        self.per_minute = per_minute
+
+    async def check(self, session: AsyncSession, user_id: str) -> None:
+        since = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=WINDOW_SECONDS)
+        recent = select(Run.created_at).where(
+            Run.user_id == user_id, Run.id >= id_floor("run", since)
+        )
+        count = await session.scalar(select(func.count()).select_from(recent.subquery()))
+        if (count or 0) < self.per_minute:
+            return
+        oldest = await session.scalar(
+            recent.order_by(Run.id).offset(max(0, (count or 0) - self.per_minute)).limit(1)
+        )
+        wait = WINDOW_SECONDS - (dt.datetime.now(dt.UTC) - oldest).total_seconds() if oldest else 1
+        raise RateLimited(
+            f"rate limit of {self.per_minute} runs per minute exceeded", math.ceil(max(1.0, wait))
+        )
+
+
+class RedisRateLimiter:
+    """Sliding-window counter in Redis (services mode): two minute buckets, weighted."""
+
+    def __init__(self, redis_url: str, per_minute: int) -> None:
+        self.redis = aioredis.from_url(redis_url)
+        self.per_minute = per_minute
+
+    async def check(self, session: AsyncSession, user_id: str) -> None:
+        now = time.time()
+        bucket = int(now // WINDOW_SECONDS)
+        elapsed = (now % WINDOW_SECONDS) / WINDOW_SECONDS
+        key, previous_key = f"parley:rl:{user_id}:{bucket}", f"parley:rl:{user_id}:{bucket - 1}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, WINDOW_SECONDS * 2)
+            pipe.get(previous_key)
+            current, _, previous = await pipe.execute()
+        estimate = int(current) - 1 + int(previous or 0) * (1 - elapsed)
+        if estimate < self.per_minute:
+            return
+        await self.redis.decr(key)  # a refused request does not count
+        raise RateLimited(
+            f"rate limit of {self.per_minute} runs per minute exceeded",
+            math.ceil(WINDOW_SECONDS * (1 - elapsed)),
+        )
+
+    async def close(self) -> None:
+        await self.redis.aclose()
+
+
+def build_rate_limiter(redis_url: str | None, per_minute: int) -> RateLimiter:
+    if per_minute <= 0:
+        return Unlimited()
+    if redis_url:
+        return RedisRateLimiter(redis_url, per_minute)
+    return DatabaseRateLimiter(per_minute)
