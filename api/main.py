@@ -9,9 +9,9 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors
+from api import errors, live, metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from api.routes import chat, conversations, health, runs, tasks
+from api.routes import chat, conversations, health, runs, tasks, webhooks
 from api.waiting import RunWatcher
 from shared.config import Settings, get_settings
 from shared.db import Database
@@ -28,12 +28,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
-        app.state.db = Database(settings.database_url, pool_size=20)
+        app.state.db = Database(settings.database_url)
         app.state.watcher = RunWatcher(settings.redis_url)
         app.state.limiter = build_rate_limiter(
             settings.redis_url, settings.rate_limit_runs_per_minute
         )
         await app.state.watcher.start()
+        await live.open_live(app, settings, app.state.db)
         log.info(
             "Parley API up (%s mode, model: %s)",
             "embedded" if settings.embedded else "services",
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await live.close_live(app)
             await app.state.watcher.stop()
             await app.state.db.dispose()
 
@@ -52,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    app.state.metrics = metrics.Metrics()
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
@@ -68,14 +71,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
+    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics.http)
     for router in (
         health.router,
+        metrics.router,
         conversations.router,
         runs.router,
         tasks.router,
         chat.router,
+        webhooks.secret_router,
+        webhooks.deliveries_router,
     ):
         app.include_router(router)
+    live.install(app, settings)
     return app
 
 

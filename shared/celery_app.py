@@ -17,6 +17,7 @@ QUEUES = ("runs", "webhooks", "maintenance")
 TASK_ROUTES = {
     "runs.execute": {"queue": "runs"},
     "runs.sweep": {"queue": "maintenance"},
+    "events.*": {"queue": "maintenance"},
     "webhooks.*": {"queue": "webhooks"},
 }
 
@@ -32,7 +33,11 @@ def _prepare_sqlite_broker(url: str) -> None:
 def create_celery(settings: Settings) -> Celery:
     """Build the Celery app for these settings (Redis broker, or SQLite in embedded mode)."""
     broker = settings.broker_url
-    app = Celery("parley", broker=broker, include=["worker.tasks.runs"])
+    app = Celery(
+        "parley",
+        broker=broker,
+        include=["worker.tasks.runs", "worker.tasks.events", "worker.tasks.webhooks"],
+    )
     transport_options: dict[str, Any] = {}
     if broker.startswith("sqla+sqlite"):
         _prepare_sqlite_broker(broker)
@@ -68,7 +73,21 @@ def create_celery(settings: Settings) -> Celery:
         worker_send_task_events=not settings.embedded,
         task_send_sent_event=not settings.embedded,
         beat_schedule={
-            "runs.sweep": {"task": "runs.sweep", "schedule": settings.sweep_interval_seconds},
+            "runs.sweep": {
+                "task": "runs.sweep",
+                "schedule": settings.sweep_interval_seconds,
+                # A sweep that waited longer than the interval is stale: the next one is due.
+                "options": {"expires": settings.sweep_interval_seconds},
+            },
+            # Sends webhook retries due after a long backoff, and deliveries whose send was lost.
+            "webhooks.sweep": {
+                "task": "webhooks.sweep",
+                "schedule": settings.sweep_interval_seconds,
+            },
+            "events.prune": {
+                "task": "events.prune",
+                "schedule": settings.event_prune_interval_seconds,
+            },
         },
         timezone="UTC",
     )

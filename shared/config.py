@@ -65,9 +65,21 @@ class Settings(BaseSettings):
     event_retention_hours: float = Field(
         24, gt=0, description="How long a finished run's events stay replayable."
     )
+    event_prune_interval_seconds: float = Field(
+        600, gt=0, description="How often beat deletes events past their retention."
+    )
+    event_ping_seconds: float = Field(
+        15, gt=0, le=300, description="Idle seconds before a `: ping` keeps an event stream open."
+    )
     cors_allow_origins: str = Field("", description="Comma-separated browser origins allowed.")
     worker_concurrency: int = Field(
         200, ge=1, description="Turns one worker process holds in flight (threads over one loop)."
+    )
+    db_pool_size: int = Field(
+        5, ge=1, le=200, description="Database connections each process keeps open."
+    )
+    db_max_overflow: int = Field(
+        10, ge=0, le=400, description="Extra connections a process may open under load."
     )
     broker_polling_interval: float = Field(
         0.05, gt=0, description="Embedded broker polling interval in seconds."

@@ -121,19 +121,22 @@ def configure_sqlite(sync_engine: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def make_engine(url: str | None = None, *, pool_size: int = 10) -> AsyncEngine:
-    """A new async engine for `url` (default: DATABASE_URL)."""
-    raw = url or get_settings().database_url
+def make_engine(url: str | None = None, *, pool_size: int | None = None) -> AsyncEngine:
+    """A new async engine for `url` (default: DATABASE_URL), pooled per DB_POOL_SIZE."""
+    settings = get_settings()
+    raw = url or settings.database_url
+    pool_size = pool_size or settings.db_pool_size
+    overflow = settings.db_max_overflow
     ensure_sqlite_dir(raw)
     target = async_url(raw)
     if make_url(target).get_backend_name() == "sqlite":
-        engine = create_async_engine(target, pool_size=pool_size, max_overflow=pool_size)
+        engine = create_async_engine(target, pool_size=pool_size, max_overflow=overflow)
         configure_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(
         target,
         pool_size=pool_size,
-        max_overflow=pool_size * 2,
+        max_overflow=overflow,
         pool_pre_ping=True,
         pool_recycle=1800,
     )
@@ -142,7 +145,7 @@ def make_engine(url: str | None = None, *, pool_size: int = 10) -> AsyncEngine:
 class Database:
     """An engine plus its session factory; one per process (per event loop)."""
 
-    def __init__(self, url: str | None = None, *, pool_size: int = 10) -> None:
+    def __init__(self, url: str | None = None, *, pool_size: int | None = None) -> None:
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 

@@ -26,6 +26,10 @@ for _tier in TIERS:
         raise pytest.UsageError(f"unknown tier {_tier!r} in PARLEY_TEST_TIERS")
 
 
+# The chaos suite restarts Redis and blocks PostgreSQL: it belongs to the services tier.
+collect_ignore_glob = [] if "services" in TIERS else ["chaos/*"]
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     if "services" in TIERS:
         check_services_reachable()

@@ -91,9 +91,14 @@ class Proc:
     command: list[str]
     log_path: Path
     popen: subprocess.Popen[bytes] | None = None
+    log_offset: int = 0  # where this process's output starts in a reused log file
 
     def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as handle:
+            handle.seek(self.log_offset)
+            return handle.read().decode(errors="replace")
 
 
 @dataclass
@@ -122,7 +127,7 @@ class Stack:
             DATABASE_URL=self.database_url,
             JWT_SECRET=TEST_SECRET,
             AGENT_MAX_STEPS="4",
-            RUN_LEASE_SECONDS="3",
+            RUN_LEASE_SECONDS="5",
             SWEEP_INTERVAL_SECONDS="1",
             RUN_REDISPATCH_SECONDS="5",
             RUN_TIMEOUT_SECONDS="60",
@@ -211,14 +216,16 @@ class Stack:
         self._wait_log(proc, "ready.")
         return proc
 
-    def start_proc(self, name: str, command: list[str]) -> Proc:
+    def start_proc(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Proc:
+        """Start a process of this stack; `env` adds to (or overrides) the stack's environment."""
         log_path = self.workdir / f"{name}.log"
-        proc = Proc(name, command, log_path)
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        proc = Proc(name, command, log_path, log_offset=offset)
         handle = log_path.open("ab")
         proc.popen = subprocess.Popen(
             command,
             cwd=ROOT,
-            env=self.env,
+            env={**self.env, **(env or {})},
             stdout=handle,
             stderr=subprocess.STDOUT,
             start_new_session=True,

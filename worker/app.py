@@ -8,7 +8,9 @@ from celery.signals import worker_process_init, worker_shutdown
 
 from shared.celery_app import celery_app
 from shared.logging import configure_logging
+from worker import watchdog as _watchdog  # noqa: F401  (restarts a wedged consumer)
 from worker.tasks import runs as _runs  # noqa: F401  (registers the tasks)
+from worker.tasks import webhooks as _webhooks  # noqa: F401
 
 app = celery_app
 configure_logging("worker")

@@ -25,6 +25,7 @@ CANCEL_POLL_SECONDS = 0.5
 class Held:
     token: str
     on_cancel: Callable[[], None]
+    on_lost: Callable[[], None]
     cancelled: bool = False
 
 
@@ -46,8 +47,14 @@ class LeaseKeeper:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
-    def hold(self, run_id: str, token: str, on_cancel: Callable[[], None]) -> None:
-        self.held[run_id] = Held(token, on_cancel)
+    def hold(
+        self,
+        run_id: str,
+        token: str,
+        on_cancel: Callable[[], None],
+        on_lost: Callable[[], None],
+    ) -> None:
+        self.held[run_id] = Held(token, on_cancel, on_lost)
 
     def release(self, run_id: str) -> None:
         self.held.pop(run_id, None)
@@ -83,4 +90,10 @@ class LeaseKeeper:
             return
         leases = {run_id: h.token for run_id, h in self.held.items()}
         async with self.database.transaction() as session:
-            await states.extend_leases(session, leases, self.lease_seconds)
+            lost = await states.extend_leases(session, leases, self.lease_seconds)
+        for run_id in lost:
+            held = self.held.get(run_id)
+            if held is not None and not held.cancelled:
+                held.cancelled = True
+                log.warning("run %s: lease lost to another worker; stopping here", run_id)
+                held.on_lost()

@@ -16,9 +16,12 @@ from typing import Any, TypeVar
 
 from shared.config import Settings, get_settings
 from shared.db import Database
+from shared.events.bus import EventBus
+from shared.events.store import attach_bus
 from shared.notify import RunNotifier
 from worker.agent.model import ChatModel
 from worker.lease import LeaseKeeper
+from worker.webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -46,8 +49,12 @@ class Runtime:
         self._ready = threading.Event()
         self._thread.start()
         self._ready.wait()
+        # Publishes each committed event batch to Redis (services mode) without the turn waiting.
+        self.bus = EventBus(settings.redis_url)
         self.database, self.notifier, self.keeper = self.call(self._open())
         self.model = build_model(settings)
+        # Webhook deliveries run on this loop through one pooled, guarded HTTP client.
+        self.webhooks = WebhookSender(settings)
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)
@@ -55,7 +62,9 @@ class Runtime:
         self.loop.run_forever()
 
     async def _open(self) -> tuple[Database, RunNotifier, LeaseKeeper]:
-        database = Database(self.settings.database_url, pool_size=20)
+        database = Database(self.settings.database_url)
+        self.bus.start()
+        attach_bus(database.sessions, self.bus)
         keeper = LeaseKeeper(database, self.settings.run_lease_seconds)
         keeper.start()
         return database, RunNotifier(self.settings.redis_url), keeper
@@ -67,7 +76,9 @@ class Runtime:
     def close(self) -> None:
         async def _close() -> None:
             await self.keeper.stop()
+            await self.webhooks.aclose()
             await self.notifier.close()
+            await self.bus.close()
             await self.database.dispose()
 
         try:

@@ -112,16 +112,21 @@ async def request_cancel(session: AsyncSession, run_id: str) -> bool:
 
 async def extend_leases(
     session: AsyncSession, leases: dict[str, str], lease_seconds: float
-) -> None:
-    """Heartbeat: push out the leases this process holds, in one statement per run."""
+) -> set[str]:
+    """Heartbeat: push out the leases this process holds; returns the runs it no longer holds
+    (ended, or taken over by another worker after this one stalled past its lease)."""
     until = utcnow() + dt.timedelta(seconds=lease_seconds)
+    lost: set[str] = set()
     for run_id, token in leases.items():
-        await session.execute(
+        result = await session.execute(
             update(Run)
             .where(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_token == token)
             .values(lease_until=until)
             .execution_options(synchronize_session=False)
         )
+        if _rowcount(result) != 1:
+            lost.add(run_id)
+    return lost
 
 
 async def cancel_requested_among(session: AsyncSession, run_ids: list[str]) -> set[str]:

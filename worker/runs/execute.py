@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +16,15 @@ from sqlalchemy import select
 from shared.conversations.models import Message
 from shared.db import utcnow
 from shared.dispatch import Dispatcher
+from shared.events import store as events
+from shared.events.schemas import MESSAGE_COMPLETED, RUN_IN_PROGRESS, message_data, run_data
 from shared.runs import service as runs_service
 from shared.runs import states
 from shared.runs import tool_calls as ledger
 from shared.runs.models import Run
 from worker.agent.loop import AgentLoop, ToolInfrastructureError, Turn, TurnFailed, TurnState
 from worker.agent.model import ModelError
+from worker.runs.emitter import RunEmitter
 from worker.runtime import Runtime
 from worker.tools.todo import build_todo_server
 
@@ -68,6 +72,7 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
             turn = Turn(run.id, run.user_id, run.conversation_id, run.input["message"])
             started_at = run.started_at or utcnow()
             prior_usage = run.usage
+            await events.append(session, run.id, [(RUN_IN_PROGRESS, run_data(run))])
     if turn is None:  # gave up on a run that kept losing its worker
         await dispatcher.flush()
         await rt.notifier.run_changed(run_id, states.FAILED)
@@ -79,13 +84,18 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
     remaining = max(0.0, (deadline - utcnow()).total_seconds())
     state = TurnState()
     reason: dict[str, str] = {}
-    task = asyncio.create_task(_drive(rt, turn, state))
+    emitter = RunEmitter(rt.database, run_id, token)
+    task = asyncio.create_task(_streamed(_drive(rt, turn, state, emitter), emitter))
 
     def cancel() -> None:
         reason.setdefault("why", "cancelled")
         task.cancel()
 
-    rt.keeper.hold(run_id, token, cancel)
+    def lost() -> None:
+        reason.setdefault("why", "lease_lost")
+        task.cancel()
+
+    rt.keeper.hold(run_id, token, cancel, lost)
     try:
         try:
             content = await asyncio.wait_for(asyncio.shield(task), remaining)
@@ -98,6 +108,8 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
                 state, "timeout", f"the run exceeded {settings.run_timeout_seconds:g} s"
             )
         except asyncio.CancelledError:
+            if reason.get("why") == "lease_lost":
+                return  # another worker owns the run now and will record its ending
             if reason.get("why") != "cancelled":
                 raise  # the worker is shutting down: leave the run for another attempt
             ending = Ending(
@@ -131,15 +143,29 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
         rt.keeper.release(run_id)
 
 
-async def _drive(rt: Runtime, turn: Turn, state: TurnState) -> str:
+async def _streamed(drive: Coroutine[Any, Any, str], emitter: RunEmitter) -> str:
+    """Drive the turn with its delta writer; its last deltas are written before it returns."""
+    emitter.start()
+    try:
+        return await drive
+    finally:
+        await emitter.close()
+
+
+async def _drive(rt: Runtime, turn: Turn, state: TurnState, emitter: RunEmitter) -> str:
     """One attempt at the turn, inside its own MCP session (entered and left in this task)."""
-    agent = AgentLoop(rt.database, rt.model, rt.settings.agent_max_steps)
+    agent = AgentLoop(rt.database, rt.model, rt.settings.agent_max_steps, emitter.drain)
+    on_delta = emitter.delta
 
-    async def on_delta(_text: str) -> None:
-        return None
-
+    # Raised inside the session block, TurnFailed/ModelError would leave it wrapped in an
+    # ExceptionGroup by the client's anyio task group: carry it out and raise it bare.
+    failure: Exception
     async with Client(build_todo_server(rt.database)) as client:
-        return await agent.run(turn, client, state, on_delta)
+        try:
+            return await agent.run(turn, client, state, on_delta)
+        except Exception as exc:
+            failure = exc
+    raise failure
 
 
 def _failed(state: TurnState, code: str, message: str) -> Ending:
@@ -198,16 +224,17 @@ async def _record_ending(
                 select(Message.id).where(Message.run_id == run_id, Message.role == "assistant")
             )
             if existing.first() is None:
-                session.add(
-                    Message(
-                        conversation_id=turn.conversation_id,
-                        run_id=run_id,
-                        role="assistant",
-                        content=ending.content,
-                        tool_calls=calls,
-                        status="completed" if ending.complete_message else "incomplete",
-                    )
+                message = Message(
+                    conversation_id=turn.conversation_id,
+                    run_id=run_id,
+                    role="assistant",
+                    content=ending.content,
+                    tool_calls=calls,
+                    status="completed" if ending.complete_message else "incomplete",
                 )
+                session.add(message)
+                await session.flush()
+                await events.append(session, run_id, [(MESSAGE_COMPLETED, message_data(message))])
         await runs_service.run_ended(session, dispatcher, run_id)
     await dispatcher.flush()
     await rt.notifier.run_changed(run_id, ending.status)

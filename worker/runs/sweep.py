@@ -5,7 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from sqlalchemy import select
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import utcnow
 from shared.dispatch import Dispatcher
@@ -26,6 +27,8 @@ async def sweep(rt: Runtime) -> dict[str, int]:
     counts = {"redispatched": 0, "failed": 0, "cancelled": 0}
     dispatcher = Dispatcher()
     async with rt.database.transaction() as session:
+        if not await _only_sweeper(session):
+            return counts
         lapsed = (
             (
                 await session.execute(
@@ -90,3 +93,15 @@ async def sweep(rt: Runtime) -> dict[str, int]:
     if any(counts.values()):
         log.info("sweep: %s", counts)
     return counts
+
+
+# Any constant shared by all sweepers: the advisory lock that lets one sweep run at a time.
+SWEEP_LOCK_KEY = 0x5041524C4559  # "PARLEY"
+
+
+async def _only_sweeper(session: AsyncSession) -> bool:
+    """One sweep at a time across all workers (PostgreSQL advisory lock; SQLite serialises)."""
+    if session.get_bind().dialect.name != "postgresql":
+        return True
+    got = await session.scalar(text("SELECT pg_try_advisory_xact_lock(:k)"), {"k": SWEEP_LOCK_KEY})
+    return bool(got)
