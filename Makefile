@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench clean browser-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,3 +29,14 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) var
+
+# The browser tests (tests/browser) drive Debian's Chromium through Playwright; Playwright's
+# own browser download is never used. Installs the package when it is missing and we are root.
+browser-deps:
+	@if [ -x /usr/bin/chromium ]; then \
+		echo "chromium present: /usr/bin/chromium"; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "the browser tests need Debian's chromium: sudo apt-get install chromium" >&2; exit 1; \
+	fi

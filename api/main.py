@@ -72,9 +72,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics.http)
+    for router in (health.router, metrics.router):
+        app.include_router(router)
     for router in (
-        health.router,
-        metrics.router,
         conversations.router,
         runs.router,
         tasks.router,
@@ -82,7 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         webhooks.secret_router,
         webhooks.deliveries_router,
     ):
-        app.include_router(router)
+        app.include_router(router, responses=errors.AUTHENTICATED)
     live.install(app, settings)
     return app
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 import uuid
 
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -23,7 +26,12 @@ PAGE_CSP = (
 
 
 class RequestContextMiddleware:
-    """Echo or mint X-Request-ID and add security headers to every response."""
+    """Echo or mint X-Request-ID and add security headers to every response.
+
+    An exception nothing else handled is answered here as a JSON 500, so even that response
+    carries the request id the log line names (Starlette's own 500 comes from outside every
+    middleware, without our headers).
+    """
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -37,8 +45,12 @@ class RequestContextMiddleware:
         scope.setdefault("state", {})["request_id"] = request_id
         is_page = scope["path"] == "/" or scope["path"].startswith("/static")
 
+        started = False
+
         async def send_with_headers(message: Message) -> None:
+            nonlocal started
             if message["type"] == "http.response.start":
+                started = True
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
                 for name, value in SECURITY_HEADERS.items():
@@ -47,7 +59,15 @@ class RequestContextMiddleware:
                     headers["Content-Security-Policy"] = PAGE_CSP
             await send(message)
 
-        await self.app(scope, receive, send_with_headers)
+        try:
+            await self.app(scope, receive, send_with_headers)
+        except Exception:
+            log.exception(
+                "unhandled error on %s %s (request %s)", scope["method"], scope["path"], request_id
+            )
+            if started:
+                raise
+            await _send_json(send_with_headers, 500, {"detail": "internal error"})
 
 
 class BodyLimitMiddleware:
@@ -107,11 +127,15 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 
 
 async def _too_large(send: Send) -> None:
-    body = json.dumps({"detail": "request body larger than 1 MiB"}).encode()
+    await _send_json(send, 413, {"detail": "request body larger than 1 MiB"})
+
+
+async def _send_json(send: Send, status: int, content: dict[str, str]) -> None:
+    body = json.dumps(content).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(body)).encode()),

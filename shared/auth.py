@@ -7,6 +7,7 @@ import datetime as dt
 import jwt
 
 from shared.config import Settings
+from shared.schemas import check_text
 
 ALGORITHM = "HS256"
 
@@ -36,4 +37,7 @@ def user_from_token(settings: Settings, token: str) -> str:
     sub = claims.get("sub")
     if not isinstance(sub, str) or not sub or len(sub) > 255:
         raise InvalidToken("sub must be a non-empty string of at most 255 characters")
-    return sub
+    try:
+        return check_text(sub)
+    except ValueError as exc:
+        raise InvalidToken(f"sub {exc}") from None

@@ -2,7 +2,21 @@
 
 from shared.conversations.models import Conversation, Message
 from shared.db import Base
+from shared.events.models import EventStream, RunEvent
 from shared.runs.models import Run, ToolCall
 from shared.tasks.models import Task
+from shared.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSecret
 
-__all__ = ["Base", "Conversation", "Message", "Run", "Task", "ToolCall"]
+__all__ = [
+    "Base",
+    "Conversation",
+    "EventStream",
+    "Message",
+    "Run",
+    "RunEvent",
+    "Task",
+    "ToolCall",
+    "WebhookDelivery",
+    "WebhookMessage",
+    "WebhookSecret",
+]

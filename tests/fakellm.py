@@ -31,6 +31,13 @@ tool-call messages and ``role: "tool"`` results). Directives in double square br
     decides a text reply, that text is streamed word by word with DELAY between chunks instead.
 ``[[garbage]]``
     HTTP 200 whose body is neither valid JSON nor valid chat-completion SSE.
+``[[latency_after_tool=S]]`` / ``[[latency_after_tool=S,N]]``
+    Sleep S seconds before answering a call whose ``after`` holds a tool result (the step after
+    a tool ran); with N, only the first N such calls of this exact ``last_user`` text are slowed,
+    so a turn retried after a crash is not slowed again.
+``[[bad_args=NAME]]``
+    With no tool result in ``after`` yet, call NAME with arguments that are not valid JSON;
+    afterwards answer text.
 
 A malformed directive value (``[[latency=abc]]``) answers 400 so mistakes surface loudly.
 
@@ -120,11 +127,25 @@ class Directives:
     tool: tuple[str, JSONDict] | None = None
     stream: tuple[int, float] | None = None
     garbage: bool = False
+    latency_after_tool: tuple[float, int | None] | None = None
+    bad_args: str | None = None
 
 
 _KNOWN_DIRECTIVES = frozenset(
-    {"latency", "error", "error_times", "loop", "tool", "stream", "garbage"}
+    {
+        "latency",
+        "error",
+        "error_times",
+        "loop",
+        "tool",
+        "stream",
+        "garbage",
+        "latency_after_tool",
+        "bad_args",
+    }
 )
+BAD_ARGUMENTS = '{"title": "unterminated'
+
 _HEAD_RE = re.compile(r"\[\[\s*([A-Za-z_]+)\s*(=)?")
 _TOOL_NAME_RE = re.compile(r"\s*([A-Za-z0-9_.\-]+)\s*")
 _JSON_DECODER = json.JSONDecoder()
@@ -179,6 +200,18 @@ def _apply_directive(found: Directives, name: str, value: str | None) -> None:
         if not count.isdigit() or int(count) < 1:
             raise DirectiveError(f"[[stream=N,DELAY]]: {count!r} is not a positive count")
         found.stream = (int(count), _parse_float(delay, name))
+    elif name == "latency_after_tool":
+        seconds, _, times = value.partition(",")
+        if times and not times.strip().isdigit():
+            raise DirectiveError(f"[[latency_after_tool=S,N]]: {times!r} is not a count")
+        found.latency_after_tool = (
+            _parse_float(seconds, name),
+            int(times) if times else None,
+        )
+    elif name == "bad_args":
+        if not _TOOL_NAME_RE.fullmatch(value):
+            raise DirectiveError(f"[[bad_args=NAME]]: {value!r} is not a tool name")
+        found.bad_args = value.strip()
 
 
 def parse_directives(text: str) -> tuple[str, Directives]:
@@ -472,6 +505,14 @@ def decide(
 
     if d.tool is not None:
         return summary() if tool_results else call_or_refuse(*d.tool)
+    if d.bad_args is not None:
+        if tool_results:
+            return summary()
+        if d.bad_args not in offered:
+            return answer_text(CANNOT)
+        return Reply(
+            tool_calls=[ToolCall(f"call_{secrets.token_hex(6)}", d.bad_args, BAD_ARGUMENTS)]
+        )
     if d.stream is not None:
         count = d.stream[0]
         chunks = [f"chunk{i}" if i == 1 else f" chunk{i}" for i in range(1, count + 1)]
@@ -557,6 +598,7 @@ class FakeLLM:
         self.cancelled = 0
         self._lock = threading.Lock()
         self._error_counts: dict[str, int] = {}
+        self._after_tool_counts: dict[str, int] = {}
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self._socket: socket.socket | None = None
@@ -674,6 +716,7 @@ class FakeLLM:
         with self._lock:
             self.requests.clear()
             self._error_counts.clear()
+            self._after_tool_counts.clear()
             self.cancelled = 0
 
     def __enter__(self) -> FakeLLM:
@@ -714,6 +757,18 @@ class FakeLLM:
             seen = self._error_counts.get(key, 0)
             self._error_counts[key] = seen + 1
         return seen < times
+
+    def _after_tool_delay(self, last_user: str, d: Directives, after: list[JSONDict]) -> float:
+        """The [[latency_after_tool]] delay of this call: only after a tool ran, N times at most."""
+        if d.latency_after_tool is None or not any(m.get("role") == "tool" for m in after):
+            return 0.0
+        seconds, times = d.latency_after_tool
+        if times is None:
+            return seconds
+        with self._lock:
+            seen = self._after_tool_counts.get(last_user, 0)
+            self._after_tool_counts[last_user] = seen + 1
+        return seconds if seen < times else 0.0
 
     async def _models(self, request: Request) -> Response:
         return JSONResponse(
@@ -768,6 +823,7 @@ class FakeLLM:
         stream = bool(body.get("stream"))
         if d.garbage:
             return d.latency, _garbage(stream)
+        latency = d.latency + self._after_tool_delay(last_user, d, after)
 
         reply = decide(messages, clean, after, d, _offered_tools(body))
         model = str(body.get("model") or DEFAULT_MODEL)
@@ -778,12 +834,12 @@ class FakeLLM:
             options = body.get("stream_options")
             include_usage = isinstance(options, dict) and bool(options.get("include_usage"))
             events = _stream_events(completion_id, model, reply, usage, include_usage, self._sleep)
-            return d.latency, SSEResponse(
+            return latency, SSEResponse(
                 events, self._count_cancel, headers={"cache-control": "no-cache", **headers}
             )
         # A non-streamed reply still "generates" for as long as the streamed one would.
         generation = reply.chunk_delay * max(0, len(reply.chunks or []) - 1)
-        return d.latency + generation, JSONResponse(
+        return latency + generation, JSONResponse(
             _completion(completion_id, model, reply, usage), headers=headers
         )
 

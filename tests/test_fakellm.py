@@ -307,6 +307,51 @@ def test_latency_directive(client: OpenAI) -> None:
     assert time.monotonic() - start >= 0.3
 
 
+def _after_tool(text: str, client: OpenAI, timeout: float) -> Any:
+    """A second step of a [[tool=...]] turn: the tool result is in the messages."""
+    first = client.chat.completions.create(model="fake", messages=user(text), tools=TOOLS)
+    assert first.choices[0].message.tool_calls is not None
+    call = first.choices[0].message.tool_calls[0]
+    messages: list[Any] = [
+        *user(text),
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": call.id, "content": '{"title": "x"}'},
+    ]
+    return client.with_options(timeout=timeout).chat.completions.create(
+        model="fake", messages=messages, tools=TOOLS
+    )
+
+
+def test_latency_after_tool_slows_only_the_step_after_a_tool_and_only_n_times(
+    client: OpenAI,
+) -> None:
+    text = '[[tool=add_task {"title": "x"}]] [[latency_after_tool=30,1]]'
+    # The first step (no tool result yet) is not slowed: it answers well within the timeout.
+    with pytest.raises(openai.APITimeoutError):
+        _after_tool(text, client, timeout=1)
+    second = _after_tool(text, client, timeout=20)
+    assert second.choices[0].message.content == 'Done. add_task: "x" (created).'
+
+
+def test_bad_args_directive_sends_invalid_json_then_text(client: OpenAI) -> None:
+    text = "go [[bad_args=add_task]]"
+    first = client.chat.completions.create(model="fake", messages=user(text), tools=TOOLS)
+    calls = first.choices[0].message.tool_calls
+    assert calls is not None and calls[0].type == "function"
+    assert calls[0].function.name == "add_task"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(calls[0].function.arguments)
+    messages: list[Any] = [
+        *user(text),
+        first.choices[0].message.model_dump(exclude_none=True),
+        {"role": "tool", "tool_call_id": calls[0].id, "content": "Error: not valid JSON"},
+    ]
+    second = client.chat.completions.create(model="fake", messages=messages, tools=TOOLS)
+    assert second.choices[0].message.content == "Sorry, that failed: Error: not valid JSON"
+    refused = client.chat.completions.create(model="fake", messages=user(text), tools=TOOLS[1:])
+    assert refused.choices[0].message.content == "I cannot do that."
+
+
 def test_garbage_directive_breaks_the_client(client: OpenAI) -> None:
     with pytest.raises((json.JSONDecodeError, openai.APIError)):
         client.chat.completions.create(model="fake", messages=user("[[garbage]]"))

@@ -4,26 +4,58 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
-from pydantic import Field
+from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, DatabaseDep, UoW
+from api.errors import error_responses
 from api.routes.runs import legacy_tool_calls, wait_for_run
 from shared.errors import Forbidden
 from shared.runs import service, states
 from shared.runs.schemas import RunCreate
-from shared.schemas import RequestModel
+from shared.schemas import NonBlankStr, RequestModel
 
 router = APIRouter(prefix="/api", tags=["chat (compatibility)"])
 
 CHAT_WAIT_SECONDS = 60.0
 
 
+class LegacyToolCall(BaseModel):
+    tool_name: str
+    parameters: dict[str, object]
+    result: object
+
+
+class ChatReply(BaseModel):
+    conversation_id: str
+    response: str
+    tool_calls: list[LegacyToolCall]
+
+
+class ChatPending(BaseModel):
+    run_id: str
+    status: str
+
+
+class ChatFailed(BaseModel):
+    detail: str
+    code: str
+    run_id: str
+
+
 class ChatRequest(RequestModel):
-    message: str = Field(min_length=1, max_length=32000)
+    message: NonBlankStr = Field(min_length=1, max_length=32000)
     conversation_id: str | None = Field(None, min_length=1, max_length=40)
 
 
-@router.post("/{user_id}/chat")
+@router.post(
+    "/{user_id}/chat",
+    responses={
+        200: {"model": ChatReply, "description": "The assistant's reply"},
+        202: {"model": ChatPending, "description": "Still running after 60 s: poll the run"},
+        502: {"model": ChatFailed, "description": "The run failed (e.g. the model is down)"},
+        **error_responses(403, 409, 429),
+    },
+)
 async def chat(
     user_id: str,
     body: ChatRequest,
@@ -36,7 +68,9 @@ async def chat(
     if user_id != user:
         raise Forbidden("user_id does not match the token")
     run_body = RunCreate(message=body.message, conversation_id=body.conversation_id)
-    run, _ = await service.submit(uow.session, uow.dispatcher, user, run_body, None)
+    run, _ = await service.submit(
+        uow.session, uow.dispatcher, user, run_body, None, request.app.state.limiter
+    )
     await uow.commit()
     run = await wait_for_run(database, request.app.state.watcher, user, run.id, CHAT_WAIT_SECONDS)
     if run.status not in states.TERMINAL:

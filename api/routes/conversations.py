@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Response
 
 from api.deps import CurrentUser, UoW
+from api.params import ConversationId, Cursor, Limit
 from shared.conversations import service
 from shared.conversations.schemas import ConversationCreate, ConversationOut, MessageOut
 from shared.schemas import Page
 
 router = APIRouter(prefix="/v1/conversations", tags=["conversations"])
-
-Limit = Annotated[int, Query(ge=1, le=100)]
-Cursor = Annotated[str | None, Query(min_length=1, max_length=64)]
 
 
 @router.post("", status_code=201)
@@ -37,13 +33,17 @@ async def list_conversations(
 
 
 @router.get("/{conversation_id}")
-async def get_conversation(conversation_id: str, user: CurrentUser, uow: UoW) -> ConversationOut:
+async def get_conversation(
+    conversation_id: ConversationId, user: CurrentUser, uow: UoW
+) -> ConversationOut:
     """One conversation."""
     return ConversationOut.of(await service.get(uow.session, user, conversation_id))
 
 
 @router.delete("/{conversation_id}", status_code=204)
-async def delete_conversation(conversation_id: str, user: CurrentUser, uow: UoW) -> Response:
+async def delete_conversation(
+    conversation_id: ConversationId, user: CurrentUser, uow: UoW
+) -> Response:
     """Delete a conversation with its messages and runs."""
     await service.remove(uow.session, user, conversation_id)
     return Response(status_code=204)
@@ -51,7 +51,11 @@ async def delete_conversation(conversation_id: str, user: CurrentUser, uow: UoW)
 
 @router.get("/{conversation_id}/messages")
 async def list_messages(
-    conversation_id: str, user: CurrentUser, uow: UoW, limit: Limit = 20, after: Cursor = None
+    conversation_id: ConversationId,
+    user: CurrentUser,
+    uow: UoW,
+    limit: Limit = 20,
+    after: Cursor = None,
 ) -> Page[MessageOut]:
     """A conversation's messages, oldest first."""
     rows, has_more = await service.messages_page(uow.session, user, conversation_id, limit, after)

@@ -9,13 +9,15 @@ from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, DatabaseDep, UoW
+from api.errors import error_responses
+from api.params import Cursor, Limit, RunId
 from api.waiting import RunWatcher
 from shared.conversations.schemas import ToolCallOut
 from shared.db import Database
 from shared.runs import service, states
 from shared.runs.models import Run
 from shared.runs.schemas import BusyConversation, RunCreate, RunOut, RunStatus
-from shared.schemas import Page
+from shared.schemas import Page, SafeStr
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
@@ -29,7 +31,11 @@ IdempotencyKey = Annotated[
 @router.post(
     "",
     status_code=202,
-    responses={200: {"model": RunOut}, 409: {"model": BusyConversation}},
+    responses={
+        200: {"model": RunOut, "description": "Idempotent replay of an earlier submit"},
+        409: {"model": BusyConversation, "description": "Busy conversation or key reuse"},
+        **error_responses(429),
+    },
 )
 async def create_run(
     body: RunCreate,
@@ -53,10 +59,10 @@ async def create_run(
 async def list_runs(
     user: CurrentUser,
     uow: UoW,
-    conversation_id: Annotated[str | None, Query(min_length=1, max_length=40)] = None,
+    conversation_id: Annotated[SafeStr | None, Query(min_length=1, max_length=40)] = None,
     status: RunStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    after: Annotated[str | None, Query(min_length=1, max_length=64)] = None,
+    limit: Limit = 20,
+    after: Cursor = None,
 ) -> Page[RunOut]:
     """The caller's runs, newest first."""
     rows, has_more = await service.list_page(
@@ -73,7 +79,7 @@ async def list_runs(
 
 @router.get("/{run_id}")
 async def get_run(
-    run_id: str,
+    run_id: RunId,
     user: CurrentUser,
     database: DatabaseDep,
     request: Request,
@@ -84,9 +90,9 @@ async def get_run(
     return RunOut.of(run)
 
 
-@router.post("/{run_id}/cancel")
+@router.post("/{run_id}/cancel", responses=error_responses(409))
 async def cancel_run(
-    run_id: str, user: CurrentUser, uow: UoW, database: DatabaseDep, request: Request
+    run_id: RunId, user: CurrentUser, uow: UoW, database: DatabaseDep, request: Request
 ) -> RunOut:
     """Cancel a run: at once if queued, at its next step if in progress; 409 if it ended."""
     run = await service.cancel(uow.session, uow.dispatcher, user, run_id)

@@ -18,7 +18,7 @@ MultitaskStrategy = Literal["enqueue", "reject", "interrupt"]
 class RunCreate(RequestModel, MetadataMixin):
     message: str = Field(min_length=1, max_length=32000)
     conversation_id: str | None = Field(None, min_length=1, max_length=40)
-    webhook_url: str | None = Field(None, max_length=2048)
+    webhook_url: str | None = Field(None, max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")
     metadata: dict[str, Any] | None = None
     multitask_strategy: MultitaskStrategy = "enqueue"
 
@@ -84,5 +84,7 @@ class RunOut(BaseModel):
 
 
 class BusyConversation(BaseModel):
+    """409 body: `active_run_id` names the run a busy conversation is waiting on."""
+
     detail: str
-    active_run_id: str
+    active_run_id: str | None = None

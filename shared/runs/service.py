@@ -11,15 +11,20 @@ from sqlalchemy import select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.config import get_settings
 from shared.conversations import service as conversations
 from shared.db import utcnow
 from shared.dispatch import Dispatcher
 from shared.errors import Conflict, NotFound
+from shared.events import store as events
+from shared.events.schemas import RUN_QUEUED, run_data, run_event_type
 from shared.pagination import fetch_page
 from shared.ratelimit import RateLimiter
 from shared.runs import states
 from shared.runs.models import Run
 from shared.runs.schemas import RunCreate
+from shared.webhooks import outbox as webhook_outbox
+from shared.webhooks.urls import check_destination
 
 IDEMPOTENCY_WINDOW = dt.timedelta(hours=24)
 EXECUTE_TASK = "runs.execute"
@@ -61,6 +66,10 @@ async def submit(
     limiter: RateLimiter | None = None,
 ) -> tuple[Run, bool]:
     """Create a queued run (and its conversation if needed); returns (run, replayed)."""
+    if body.webhook_url is not None:
+        # Before any query: the DNS lookup must not hold a transaction or a lock open.
+        allow_private = get_settings().webhook_allow_private
+        await check_destination(body.webhook_url, allow_private=allow_private)
     if idempotency_key is not None:
         await _serialize_on_key(session, user_id, idempotency_key)
         existing = await find_idempotent(session, user_id, idempotency_key, body)
@@ -78,7 +87,7 @@ async def submit(
         raise Conflict("conversation has an active run", active_run_id=active[0].id)
     if active and body.multitask_strategy == "interrupt":
         for run in active:
-            await interrupt(session, run)
+            await interrupt(session, dispatcher, run)
 
     run = Run(
         user_id=user_id,
@@ -103,6 +112,7 @@ async def submit(
         if existing is None:
             raise
         return existing, True
+    await events.append(session, run.id, [(RUN_QUEUED, run_data(run))])
     conversations.touch(conversation)
     # A run behind an unfinished one is dispatched when that one ends (dispatch_next).
     if not any(r.status in states.ACTIVE for r in active):
@@ -120,11 +130,11 @@ async def active_runs(session: AsyncSession, conversation_id: str) -> Sequence[R
     return rows.scalars().all()
 
 
-async def interrupt(session: AsyncSession, run: Run) -> None:
+async def interrupt(session: AsyncSession, dispatcher: Dispatcher, run: Run) -> None:
     """Stop a run for a newer one: queued ones end now, a running one at its next step."""
     if run.status == states.QUEUED:
         if await states.cancel_queued(session, run.id):
-            await run_ended(session, Dispatcher(), run.id)
+            await run_ended(session, dispatcher, run.id)
     else:
         await states.request_cancel(session, run.id)
     await session.refresh(run)
@@ -179,6 +189,9 @@ async def run_ended(session: AsyncSession, dispatcher: Dispatcher, run_id: str) 
     run = await session.get(Run, run_id, populate_existing=True)
     if run is None:
         return
+    if run.status in states.TERMINAL:
+        await events.append(session, run.id, [(run_event_type(run), run_data(run))])
+    await webhook_outbox.enqueue(session, dispatcher, run)
     await dispatch_next(session, dispatcher, run.conversation_id)
 
 

@@ -7,21 +7,21 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from shared.schemas import RequestModel
+from shared.schemas import NonBlankStr, RequestModel
 from shared.tasks.models import Task
 
 TaskFilter = Literal["all", "pending", "completed"]
 
 
 class TaskCreate(RequestModel):
-    title: str = Field(min_length=1, max_length=500)
+    title: NonBlankStr = Field(min_length=1, max_length=500)
     description: str | None = Field(None, max_length=10000)
 
 
 class TaskUpdate(RequestModel):
-    title: str | None = Field(None, min_length=1, max_length=500)
+    title: NonBlankStr | None = Field(None, min_length=1, max_length=500)
     description: str | None = Field(None, max_length=10000)
-    completed: bool | None = None
+    completed: bool | None = Field(None, strict=True)  # "yes" or 1 is a mistake, not True
 
 
 class TaskOut(BaseModel):

@@ -28,7 +28,8 @@ def test_concurrent_duplicates_with_one_key_create_one_run(api: Api, stack: Stac
     def post(_: int) -> tuple[int, str]:
         with stack.client(api.user) as client:
             r = client.post(
-                "/v1/runs", json={"message": "Add a task to water plants"},
+                "/v1/runs",
+                json={"message": "Add a task to water plants"},
                 headers={"Idempotency-Key": key},
             )
             return r.status_code, r.json()["id"]
@@ -48,8 +49,11 @@ def test_reject_answers_409_with_the_active_run(api: Api) -> None:
     first = api.submit("hello [[latency=2]]")
     second = api.post(
         "/v1/runs",
-        json={"message": "again", "conversation_id": first["conversation_id"],
-              "multitask_strategy": "reject"},
+        json={
+            "message": "again",
+            "conversation_id": first["conversation_id"],
+            "multitask_strategy": "reject",
+        },
     )
     assert second.status_code == 409
     assert second.json()["active_run_id"] == first["id"]
@@ -67,12 +71,15 @@ def test_enqueued_turns_run_one_after_another_in_order(api: Api) -> None:
         assert before["finished_at"] <= after["started_at"]
     messages = api.messages(conv)
     assert [m["role"] for m in messages] == ["user", "assistant"] * 4
-    assert [m["content"] for m in messages[::2]] == ["one [[latency=0.5]]", "turn 2", "turn 3", "turn 4"]
+    assert [m["content"] for m in messages[::2]] == [
+        "one [[latency=0.5]]",
+        "turn 2",
+        "turn 3",
+        "turn 4",
+    ]
 
 
-def test_cancel_stops_a_streaming_turn_and_keeps_the_partial_reply(
-    api: Api, llm: FakeLLM
-) -> None:
+def test_cancel_stops_a_streaming_turn_and_keeps_the_partial_reply(api: Api, llm: FakeLLM) -> None:
     run = api.submit("tell me a story [[stream=60,0.1]]")
     _until(lambda: api.get(f"/v1/runs/{run['id']}").json()["status"] == "in_progress")
     time.sleep(1.0)
@@ -110,14 +117,19 @@ def test_interrupt_cancels_the_active_turn_and_runs_the_new_one(api: Api) -> Non
     first = api.submit("long story [[stream=80,0.1]]")
     _until(lambda: api.get(f"/v1/runs/{first['id']}").json()["status"] == "in_progress")
     second = api.submit(
-        "Add a task to stop talking", conversation_id=first["conversation_id"],
+        "Add a task to stop talking",
+        conversation_id=first["conversation_id"],
         multitask_strategy="interrupt",
     )
     assert api.wait(first["id"])["status"] == "cancelled"
     assert api.wait(second["id"])["status"] == "completed"
     roles = [(m["role"], m["status"]) for m in api.messages(first["conversation_id"])]
-    assert roles == [("user", "completed"), ("assistant", "incomplete"),
-                     ("user", "completed"), ("assistant", "completed")]
+    assert roles == [
+        ("user", "completed"),
+        ("assistant", "incomplete"),
+        ("user", "completed"),
+        ("assistant", "completed"),
+    ]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -19,6 +19,8 @@ from mcp.types import CallToolResult, RequestParamsMeta
 from shared.conversations import service as conversations
 from shared.conversations.models import Message
 from shared.db import Database
+from shared.events import store as events
+from shared.events.schemas import TOOL_CALL_COMPLETED, TOOL_CALL_STARTED, tool_call_data
 from shared.runs import tool_calls as ledger
 from shared.runs.models import ToolCall
 from worker.agent.model import ChatMessage, ChatModel, DeltaCallback, ToolSpec, Usage
@@ -68,10 +70,18 @@ class Turn:
 class AgentLoop:
     """Runs one turn against a model and an MCP client."""
 
-    def __init__(self, database: Database, model: ChatModel, max_steps: int) -> None:
+    def __init__(
+        self,
+        database: Database,
+        model: ChatModel,
+        max_steps: int,
+        before_event: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
         self.database = database
         self.model = model
         self.max_steps = max_steps
+        # Writes streamed deltas first, so a tool call's event follows the text before it.
+        self.before_event = before_event
 
     async def run(
         self, turn: Turn, client: Client, state: TurnState, on_delta: DeltaCallback
@@ -129,7 +139,9 @@ class AgentLoop:
         return messages, earlier_calls
 
     async def _record_step(self, turn: Turn, step: int, requested: Sequence[Any]) -> list[ToolCall]:
-        """Write the step's calls to the ledger before running any of them."""
+        """Write the step's calls to the ledger (and their started events) before running any."""
+        if self.before_event is not None:
+            await self.before_event()
         async with self.database.transaction() as session:
             calls = [
                 ToolCall(
@@ -145,6 +157,9 @@ class AgentLoop:
                 for index, req in enumerate(requested)
             ]
             session.add_all(calls)
+            await session.flush()
+            started = [(TOOL_CALL_STARTED, tool_call_data(ledger.public(c))) for c in calls]
+            await events.append(session, turn.run_id, started)
         return calls
 
     async def _execute(self, client: Client, turn: Turn, call: ToolCall) -> None:
@@ -172,6 +187,8 @@ class AgentLoop:
             if row.status != "completed":
                 ledger.complete(row, result, is_error)
             call.result, call.is_error, call.status = row.result, row.is_error, row.status
+            completed = tool_call_data(ledger.public(row))
+            await events.append(session, turn.run_id, [(TOOL_CALL_COMPLETED, completed)])
 
 
 async def tool_specs(client: Client) -> list[ToolSpec]:
@@ -227,10 +244,16 @@ def tool_result_message(call: ToolCall) -> ChatMessage:
     if call.status != "completed":
         content = "Error: the tool did not run"
     elif call.is_error:
-        content = str(call.result)
+        content = tool_error_text(call.result)
     else:
         content = json.dumps(call.result)
     return {"role": "tool", "tool_call_id": call.model_call_id, "content": content}
+
+
+def tool_error_text(result: Any) -> str:
+    """A failed call's result as the model reads it: marked as an error, whatever the tool said."""
+    text = str(result)
+    return text if text.lower().startswith("error") else f"Error: {text}"
 
 
 def history_messages(message: Message) -> list[ChatMessage]:
@@ -259,7 +282,7 @@ def history_messages(message: Message) -> list[ChatMessage]:
         )
         for c in calls:
             result = c["result"]
-            content = str(result) if c.get("is_error") else json.dumps(result)
+            content = tool_error_text(result) if c.get("is_error") else json.dumps(result)
             out.append({"role": "tool", "tool_call_id": c["id"], "content": content})
     out.append({"role": "assistant", "content": message.content or ""})
     return out

@@ -1,0 +1,226 @@
+"""`python -m bench.run`: start everything, measure issue 2's figures, print and save the table.
+
+Each tier gets a fresh stack (API, worker, beat, database, broker) and a fake LLM process; the
+baselines (a bare Celery round trip, Parley's agent loop in-process) run in the same session
+against the same database and broker, and every figure is reported as a ratio to them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import logging
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import FrameType
+
+from bench import floor, scenarios
+from bench.infra import BenchStack, build_stack, launch_fake_llm, teardown_stack, wait_fake_llm
+from bench.inprocess import InProcessAgent
+from bench.pgstat import ConnectionProbe
+from bench.procs import Background
+from bench.report import Sizes, TierResult, render
+from tests.stack import ROOT
+
+log = logging.getLogger("bench")
+
+RESULTS = ROOT / "bench" / "results" / "latest.md"
+FULL = Sizes(turns=300, warmup=10, clients=20, duration=10.0, burst=200, llm_seconds=2.0)
+QUICK = Sizes(turns=6, warmup=1, clients=20, duration=2.0, burst=20, llm_seconds=1.0, quick=True)
+INPROC_POOL = 10  # the baseline's connection pool (PostgreSQL allows 100 by default)
+SETUP_SAMPLES = 50  # builds of the todo MCP server, sessions opened on it
+TURN_TIMEOUT = 60.0  # a sequential or looping turn
+BURST_TIMEOUT = 180.0  # every turn of the burst
+
+
+def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Sizes]:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
+    parser.add_argument("--tier", choices=("services", "embedded", "both"), default="services")
+    parser.add_argument("--quick", action="store_true", help="small counts (CI smoke, < 60 s)")
+    parser.add_argument("--turns", type=int, help="sequential turns per latency sample")
+    parser.add_argument("--warmup", type=int, help="turns run and discarded before each sample")
+    parser.add_argument("--clients", type=int, help="concurrent clients for the throughput")
+    parser.add_argument("--duration", type=float, help="seconds the throughput clients loop")
+    parser.add_argument("--burst", type=int, help="turns submitted at once")
+    parser.add_argument("--llm-seconds", type=float, help="fake LLM seconds per call (burst)")
+    parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the table")
+    parser.add_argument("--note", action="append", default=[], help="a line for the report")
+    parser.add_argument("--keep", action="store_true", help="keep the work directories (logs)")
+    args = parser.parse_args(argv)
+    base = QUICK if args.quick else FULL
+    sizes = Sizes(
+        turns=args.turns or base.turns,
+        warmup=base.warmup if args.warmup is None else args.warmup,
+        clients=args.clients or base.clients,
+        duration=args.duration or base.duration,
+        burst=args.burst or base.burst,
+        llm_seconds=base.llm_seconds if args.llm_seconds is None else args.llm_seconds,
+        quick=args.quick,
+    )
+    if min(sizes.turns, sizes.clients, sizes.burst) < 1 or sizes.warmup < 0:
+        parser.error("counts must be positive")
+    if sizes.duration <= 0 or sizes.llm_seconds < 0:
+        parser.error("durations must be positive")
+    return args, sizes
+
+
+def measure_floor(stack: BenchStack, sizes: Sizes) -> list[float]:
+    """The Celery floor on the stack's broker, with a throwaway app and worker."""
+    broker, backend = floor.urls(stack.tier, stack.database_url, stack.redis_url, stack.workdir)
+    app = floor.make_app(broker, backend, floor.client_broker_settings(broker))
+    worker: Background | None = None
+    try:
+        if backend.startswith("db+"):
+            # Create the result tables before the worker could race us to it.
+            app.backend.ResultSession().close()
+        started = time.monotonic()
+        worker = floor.start_worker(stack.env, backend, stack.workdir)
+        log.info("%s: floor worker ready in %.1f s", stack.tier, time.monotonic() - started)
+        return floor.measure(app, sizes.turns, sizes.warmup)
+    finally:
+        if worker is not None:
+            # A throwaway with nothing in flight: even its cold shutdown takes ~4 s here.
+            worker.stop(signal.SIGKILL)
+        app.close()
+
+
+async def measure_turns(stack: BenchStack, sizes: Sizes, result: TierResult) -> None:
+    """Latency, throughput and burst, each in-process first and then through Parley."""
+    tier = stack.tier
+    pids = {name: stack.pid(name) for name in ("api", "worker")}
+    agent = InProcessAgent(stack.database_url, stack.llm.base_url, pool_size=INPROC_POOL)
+    try:
+        log.info("%s: per-turn setup costs", tier)
+        result.server_builds, result.sessions = await agent.setup_costs(SETUP_SAMPLES)
+        log.info("%s: in-process latency (%d turns)", tier, sizes.turns)
+        result.inproc_seq = await scenarios.inprocess_sequential(agent, sizes.turns, sizes.warmup)
+        log.info("%s: Parley latency (%d turns)", tier, sizes.turns)
+        result.parley_seq = await scenarios.parley_sequential(
+            stack.api_url, sizes.turns, sizes.warmup, TURN_TIMEOUT, pids
+        )
+        log.info("%s: in-process throughput (%d loops)", tier, sizes.clients)
+        result.inproc_tp = await scenarios.inprocess_throughput(
+            agent, sizes.clients, sizes.duration
+        )
+        log.info("%s: Parley throughput (%d clients)", tier, sizes.clients)
+        result.parley_tp = await scenarios.parley_throughput(
+            stack.api_url, sizes.clients, sizes.duration, TURN_TIMEOUT, pids
+        )
+        log.info("%s: in-process burst (%d turns)", tier, sizes.burst)
+        result.inproc_burst = await scenarios.inprocess_burst(agent, sizes.burst, sizes.llm_seconds)
+    finally:
+        # Its pooled connections would count against PostgreSQL's limit during Parley's burst.
+        await agent.close()
+    log.info("%s: Parley burst (%d turns)", tier, sizes.burst)
+    probe = ConnectionProbe(stack.database_url) if tier == "services" else None
+    try:
+        result.parley_burst = await scenarios.parley_burst(
+            stack.api_url, sizes.burst, sizes.llm_seconds, pids["worker"], BURST_TIMEOUT, probe
+        )
+    finally:
+        if probe is not None:
+            probe.close()
+
+
+def run_tier(tier: str, sizes: Sizes, keep: bool) -> TierResult:
+    """One tier from start to clean-up; logs of the processes go to stderr on failure."""
+    workdir = Path(tempfile.mkdtemp(prefix=f"parley-bench-{tier}-"))
+    result = TierResult(tier)
+    llm_proc: Background | None = None
+    stack: BenchStack | None = None
+    failed = True
+    try:
+        llm_proc, llm = launch_fake_llm(workdir)  # boots while the stack does
+        stack = build_stack(tier, workdir, llm)
+        log.info("%s: starting the stack in %s", tier, workdir)
+        stack.start()
+        wait_fake_llm(llm_proc, llm)
+        log.info("%s: Celery floor (%d round trips)", tier, sizes.turns)
+        result.floor = measure_floor(stack, sizes)
+        asyncio.run(measure_turns(stack, sizes, result))
+        failed = False
+        return result
+    finally:
+        if failed and stack is not None:
+            print(stack.logs(), file=sys.stderr)
+        try:
+            if stack is not None:
+                log.info("%s: stopping the stack", tier)
+                teardown_stack(stack)
+        finally:
+            if llm_proc is not None:
+                llm_proc.stop()
+            if keep or failed:
+                log.info("%s: logs kept in %s", tier, workdir)
+            else:
+                shutil.rmtree(workdir, ignore_errors=True)
+
+
+def header(sizes: Sizes, notes: list[str], load_before: tuple[float, ...]) -> list[str]:
+    """Context lines: when, what, on which machine, how loaded."""
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    load_after = os.getloadavg()
+    mode = "quick (CI smoke)" if sizes.quick else "full"
+    lines = [
+        f"- {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC, commit `{commit or '?'}`"
+        f"{' (uncommitted changes)' if dirty else ''}, {mode} run; Python "
+        f"{platform.python_version()}, {os.cpu_count()} CPUs; load average "
+        f"{load_before[0]:.2f} before, {load_after[0]:.2f} after.",
+        f"- Sizes: {sizes.turns} sequential turns (+{sizes.warmup} warm-up) per latency sample; "
+        f"{sizes.clients} clients × {sizes.duration:g} s; burst of {sizes.burst} turns at "
+        f"{sizes.llm_seconds:g} s per LLM call.",
+        "- A turn is `Add a task to buy milk`: two model calls (the `add_task` tool call, then "
+        "the reply) and one tool call. The fake LLM (`python -m tests.fakellm`) runs in its own "
+        "process and answers at once, except in the burst, where each call sleeps "
+        f"{sizes.llm_seconds:g} s (`[[latency=…]]`), so the ideal turn takes "
+        f"2 × {sizes.llm_seconds:g} s.",
+        "- Parley runs as the Procfile does (uvicorn, `celery worker --pool threads "
+        "--concurrency 200 --prefetch-multiplier 1`, beat), production defaults for leases "
+        "and the sweeper, the per-user rate limit off. Baselines, same run, same database and "
+        "broker: a throwaway Celery app's no-op `delay().get()` (threads pool, Redis result "
+        "backend or a polled `db+sqlite` one); Parley's `AgentLoop` called in the benchmark "
+        "process with `OpenAIModel` and an in-memory MCP `Client(build_todo_server(db))`.",
+        "- Ratios compare figures measured minutes apart on the same machine; absolute numbers "
+        "move with the machine's load.",
+        *(f"- Note: {n}" for n in notes),
+    ]
+    return lines
+
+
+def _raise_exit(signum: int, _frame: FrameType | None) -> None:
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args, sizes = parse_args(argv)
+    # Progress lines only: the SDKs' own INFO logs (every HTTP request) would drown them.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(message)s", stream=sys.stderr)
+    log.setLevel(logging.INFO)
+    signal.signal(signal.SIGTERM, _raise_exit)  # run the clean-up in `finally` blocks
+    tiers = ["services", "embedded"] if args.tier == "both" else [args.tier]
+    load_before = os.getloadavg()
+    started = time.monotonic()
+    results = [run_tier(tier, sizes, args.keep) for tier in tiers]
+    text = render(results, sizes, header(sizes, args.note, load_before))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text + "\n")
+    print(text)
+    log.info("done in %.1f s; table written to %s", time.monotonic() - started, args.output)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

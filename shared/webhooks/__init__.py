@@ -1,0 +1,1 @@
+"""Webhooks: the signed POST a run's webhook_url gets when the run ends (CONTRACT.md 6)."""

@@ -1,0 +1,172 @@
+"""docker-compose.yml and the Dockerfile stay in step with the Procfile and the contract.
+
+Docker is not run here: the files are parsed and checked against the Procfile (the source of
+truth for process commands), CONTRACT.md section 1 and shared/config.py (for variables).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from pydantic import AliasChoices
+
+from shared.config import Settings
+from tests.stack import ROOT
+
+APP_SERVICES = ("release", "web", "worker", "beat", "flower")
+SERVICES = {"postgres", "redis", *APP_SERVICES}
+CONTRACT_PLACES = (
+    ROOT / "CONTRACT.md",
+    ROOT / "docs" / "CONTRACT.md",
+    ROOT.parent / "shared" / "CONTRACT.md",
+)
+# `${NAME}`, `${NAME:-default}`, `${NAME:?error}` or `$NAME`, once `$$` escapes are removed.
+VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
+
+
+def compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    return data
+
+
+def services() -> dict[str, Any]:
+    found: dict[str, Any] = compose()["services"]
+    return found
+
+
+def procfile() -> dict[str, str]:
+    entries = {}
+    for line in (ROOT / "Procfile").read_text().splitlines():
+        if line.strip() and not line.lstrip().startswith("#"):
+            name, _, command = line.partition(":")
+            entries[name.strip()] = command.strip()
+    return entries
+
+
+def normalise(command: str) -> str:
+    return " ".join(command.split())
+
+
+def contract_section_1() -> str:
+    for place in CONTRACT_PLACES:
+        if place.exists():
+            text = place.read_text()
+            return text[text.index("## 1.") : text.index("## 2.")]
+    raise AssertionError(f"CONTRACT.md not found in any of {CONTRACT_PLACES}")
+
+
+def documented_variables() -> set[str]:
+    """Variables named in CONTRACT.md section 1 (both tables) or read by shared/config.py."""
+    names = set(re.findall(r"`\$?([A-Z][A-Z0-9_]*)`", contract_section_1()))
+    for name, field in Settings.model_fields.items():
+        names.add(name.upper())
+        if isinstance(field.validation_alias, AliasChoices):
+            names.update(str(choice).upper() for choice in field.validation_alias.choices)
+    return names
+
+
+def container_script(service: str) -> str:
+    """The shell script an app service runs: `bash -c SCRIPT`, with Compose's `$$` unescaped."""
+    command = services()[service]["command"]
+    assert isinstance(command, list) and command[:2] == ["bash", "-c"] and len(command) == 3, (
+        f"{service}: command must be ['bash', '-c', <Procfile command>], got {command!r}"
+    )
+    script: str = command[2]
+    # Every `$` is escaped, so the container's shell (as under honcho) expands the variables.
+    assert "$" not in script.replace("$$", ""), f"{service}: unescaped $ in {script!r}"
+    return script.replace("$$", "$")
+
+
+def test_compose_file_has_exactly_the_services() -> None:
+    assert set(services()) == SERVICES
+    assert set(procfile()) == set(APP_SERVICES)
+
+
+def test_backing_services_are_postgres_16_and_redis_7() -> None:
+    assert services()["postgres"]["image"].split(":")[1].split(".")[0] == "16"
+    assert services()["redis"]["image"].split(":")[1].split(".")[0] == "7"
+
+
+def test_app_services_share_one_image_built_here() -> None:
+    builds = {str(services()[name].get("build")) for name in APP_SERVICES}
+    images = {services()[name].get("image") for name in APP_SERVICES}
+    assert builds == {"."} and len(images) == 1
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_app_service_runs_the_procfile_command(service: str) -> None:
+    assert normalise(container_script(service)) == normalise(procfile()[service])
+
+
+def test_processes_start_after_the_release_migrations() -> None:
+    release = services()["release"]
+    assert release["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert release["restart"] == "no"
+    for name in ("web", "worker", "beat"):
+        depends = services()[name]["depends_on"]
+        assert depends["release"]["condition"] == "service_completed_successfully", name
+        assert depends["postgres"]["condition"] == "service_healthy", name
+        assert depends["redis"]["condition"] == "service_healthy", name
+
+
+@pytest.mark.parametrize("service", sorted(SERVICES - {"release"}))
+def test_long_running_services_have_healthchecks(service: str) -> None:
+    check = services()[service]["healthcheck"]
+    assert check["test"][0] in ("CMD", "CMD-SHELL") and len(check["test"]) > 1
+
+
+def test_app_environment_follows_the_contract() -> None:
+    for name in APP_SERVICES:
+        env = services()[name]["environment"]
+        assert env["DATABASE_URL"].startswith("postgresql://"), name
+        assert env["REDIS_URL"].startswith("redis://"), name
+        assert env["PARLEY_ENV"] == "${PARLEY_ENV:-production}", name
+        # Production refuses to start without a real secret, so Compose has no default.
+        assert env["JWT_SECRET"].startswith("${JWT_SECRET:?"), name
+        for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL"):
+            # Passed through only when set: an empty key would not mean "offline".
+            assert key in env and env[key] is None, (name, key)
+    assert "FLOWER_BASIC_AUTH" in services()["flower"]["environment"]
+
+
+def strings(node: Any) -> list[str]:
+    """Every string value in a parsed YAML document (what Compose interpolates)."""
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [s for key, value in node.items() for s in strings(key) + strings(value)]
+    if isinstance(node, list):
+        return [s for item in node for s in strings(item)]
+    return []
+
+
+def test_every_compose_variable_is_documented() -> None:
+    documented = documented_variables()
+    interpolated = {
+        name for value in strings(compose()) for name in VARIABLE.findall(value.replace("$$", ""))
+    }
+    assert interpolated, "expected ${VAR} interpolations (JWT_SECRET at least)"
+    assert interpolated <= documented, interpolated - documented
+
+
+@pytest.mark.parametrize("service", APP_SERVICES)
+def test_container_variables_are_documented_or_set(service: str) -> None:
+    """What a process reads is a Parley setting, a contract variable or set by the service."""
+    documented = documented_variables()
+    env = services()[service]["environment"]
+    used_by_command = set(VARIABLE.findall(container_script(service)))
+    assert used_by_command <= documented | set(env), used_by_command - documented - set(env)
+    assert set(env) <= documented | used_by_command, set(env) - documented - used_by_command
+
+
+def test_dockerfile_builds_one_image_with_pip_install() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim\b", dockerfile, re.M)
+    assert re.search(r"^RUN pip install \.(\s|$)", dockerfile, re.M)
+    assert re.search(r"^USER (?!root)\S+", dockerfile, re.M), "run as a non-root user"
+    ignored = set(Path(ROOT / ".dockerignore").read_text().split())
+    assert {".venv", ".env", ".git", "var"} <= ignored  # no local state or secrets in the image

@@ -1,0 +1,44 @@
+"""The offline model end to end: no OPENAI_API_KEY, and turns still manage the todo list."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.worker.conftest import StackFactory
+
+
+def test_offline_stack_runs_todo_turns_without_an_llm(private_stack: StackFactory) -> None:
+    stack = private_stack(offline=True)
+    assert "OPENAI_API_KEY" not in stack.env
+
+    ready = httpx.get(f"{stack.api_url}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["model"]["offline"] is True
+    assert "offline" in ready.json()["model"]["name"]
+
+    with stack.client() as api:
+        added = api.turn("Add a task to buy groceries")
+        assert added["status"] == "completed", added
+        [call] = added["output"]["tool_calls"]
+        assert call["tool_name"] == "add_task" and call["arguments"] == {"title": "Buy groceries"}
+        task_id = call["result"]["task_id"]
+        assert added["output"]["response"] == (
+            f'I\'ve added "Buy groceries" to your tasks (task {task_id}).'
+        )
+        assert added["usage"] is None
+
+        meeting = api.turn("Add a task: team meeting", conversation_id=added["conversation_id"])
+        assert meeting["status"] == "completed", meeting
+        meeting_id = meeting["output"]["tool_calls"][0]["result"]["task_id"]
+
+        deleted = api.turn("Delete the meeting task", conversation_id=added["conversation_id"])
+        assert deleted["status"] == "completed", deleted
+        calls = deleted["output"]["tool_calls"]
+        assert [c["tool_name"] for c in calls] == ["list_tasks", "delete_task"]
+        assert calls[1]["arguments"] == {"task_id": meeting_id}
+        assert deleted["output"]["response"] == f'Deleted task {meeting_id} "Team meeting".'
+        assert [t["title"] for t in api.get("/v1/tasks").json()["data"]] == ["Buy groceries"]
+
+        roles = [m["role"] for m in api.messages(added["conversation_id"])]
+        assert roles == ["user", "assistant"] * 3
+    assert "offline" in stack.procs["worker"].log()

@@ -1,0 +1,1 @@
+"""Worker-side upkeep of the run event log."""
