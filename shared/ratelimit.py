@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import time
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.errors import RateLimited
 from shared.ids import id_floor
 from shared.runs.models import Run
+
+log = logging.getLogger(__name__)
 
 WINDOW_SECONDS = 60
 
@@ -59,13 +63,25 @@ class DatabaseRateLimiter:
 
 
 class RedisRateLimiter:
-    """Sliding-window counter in Redis (services mode): two minute buckets, weighted."""
+    """Sliding-window counter in Redis (services mode): two minute buckets, weighted.
+
+    If Redis is down the database count takes over, so a broker outage neither lifts the
+    limit nor turns submits into errors.
+    """
 
     def __init__(self, redis_url: str, per_minute: int) -> None:
-        self.redis = aioredis.from_url(redis_url)
+        self.redis = aioredis.from_url(redis_url, socket_connect_timeout=1, socket_timeout=1)
         self.per_minute = per_minute
+        self.fallback = DatabaseRateLimiter(per_minute)
 
     async def check(self, session: AsyncSession, user_id: str) -> None:
+        try:
+            await self._check_redis(user_id)
+        except RedisError:
+            log.warning("rate limiter: Redis unavailable, counting in the database")
+            await self.fallback.check(session, user_id)
+
+    async def _check_redis(self, user_id: str) -> None:
         now = time.time()
         bucket = int(now // WINDOW_SECONDS)
         elapsed = (now % WINDOW_SECONDS) / WINDOW_SECONDS

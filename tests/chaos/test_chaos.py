@@ -184,3 +184,38 @@ def test_postgres_outage_mid_load(chaos_stack: Stack) -> None:
             admin.dispose()
         final = _settle(api, runs)
         _check(api, final, "pg", "postgres-outage")
+
+
+@pytest.fixture
+def limited_chaos_stack(llm: FakeLLM, tmp_path: Path) -> Iterator[Stack]:
+    s = build_stack("services", tmp_path, llm, extra_env={"RATE_LIMIT_RUNS_PER_MINUTE": "60"})
+    s.start()
+    ok = False
+    try:
+        yield s
+        ok = True
+    finally:
+        teardown_stack(s, failed=not ok)
+
+
+def test_broker_down_submit_is_accepted_and_runs_when_it_returns(
+    limited_chaos_stack: Stack,
+) -> None:
+    stack = limited_chaos_stack
+    assert stack.redis_server is not None
+    with stack.client() as api:
+        stack.redis_server.stop()
+        try:
+            started = time.monotonic()
+            accepted = api.post("/v1/runs", json={"message": "Add a task to survive outages"})
+            took = time.monotonic() - started
+            assert accepted.status_code == 202, accepted.text
+            ready = api.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json()["checks"]["broker"]["ok"] is False
+        finally:
+            stack.redis_server.start()
+        print(f"\n[chaos:broker-down] submit answered 202 in {took:.2f} s")
+        run = api.wait(accepted.json()["id"], 120)
+        assert run["status"] == "completed"
+        assert [t["title"] for t in api.get("/v1/tasks").json()["data"]] == ["survive outages"]
