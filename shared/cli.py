@@ -47,6 +47,23 @@ def token(
     _out(issue_token(get_settings(), user, dt.timedelta(days=days)))
 
 
+def _wait_ready(url: str, procs: dict[str, subprocess.Popen[bytes]], timeout: float = 90) -> bool:
+    """Wait until the API answers /readyz (so the banner's curl works the moment it shows)."""
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(p.poll() is not None for p in procs.values()):
+            return False
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    return False
+
+
 @app.command()
 def dev(
     port: int = typer.Option(int(os.environ.get("PORT", "8000")), help="API port."),
@@ -95,6 +112,8 @@ def dev(
         ],
     }
     procs = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}
+    if not _wait_ready(f"http://{host}:{port}/readyz", procs):
+        _out("Parley did not become ready within 90 s; see the logs above.")
     demo = issue_token(settings, DEMO_USER)
     _out("")
     mode = "embedded" if settings.embedded else "services"

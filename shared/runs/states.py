@@ -130,12 +130,12 @@ async def extend_leases(
 
 
 async def cancel_requested_among(session: AsyncSession, run_ids: list[str]) -> set[str]:
-    """Which of these runs a client asked to cancel (or that ended under the worker)."""
+    """Which of these running runs a client asked to cancel."""
     if not run_ids:
         return set()
     rows = await session.execute(
         select(Run.id).where(
-            Run.id.in_(run_ids), or_(Run.cancel_requested.is_(True), Run.status != IN_PROGRESS)
+            Run.id.in_(run_ids), Run.cancel_requested.is_(True), Run.status == IN_PROGRESS
         )
     )
     return set(rows.scalars())
