@@ -30,7 +30,11 @@ RETRYABLE_STATUS = (429, 502, 503, 504)
 
 
 class TurnError(Exception):
-    """A turn did not end as a benchmark turn should (refused, timed out, or not completed)."""
+    """A turn the client could not see to its end; `kind` names why, for the report."""
+
+    def __init__(self, kind: str, detail: str) -> None:
+        super().__init__(f"{kind}: {detail}")
+        self.kind = kind
 
 
 @dataclass
@@ -59,8 +63,17 @@ class TurnSample:
     @property
     def ok(self) -> bool:
         """Completed, with exactly the one tool call the message asks for."""
-        output = self.run.get("output") or {}
-        return self.run["status"] == "completed" and len(output.get("tool_calls", [])) == 1
+        return self.outcome == "completed"
+
+    @property
+    def outcome(self) -> str:
+        """`completed` for a good turn, else what went wrong (status and error code)."""
+        status = self.run["status"]
+        calls = (self.run.get("output") or {}).get("tool_calls", [])
+        if status == "completed":
+            return "completed" if len(calls) == 1 else f"completed with {len(calls)} tool calls"
+        code = (self.run.get("error") or {}).get("code", "?")
+        return f"{status} ({code})"
 
     def server_time(self, name: str) -> float:
         """A run timestamp (created_at, started_at, finished_at) as epoch seconds."""
@@ -90,10 +103,10 @@ async def submit(
         response = await http.post("/v1/runs", json={"message": message})
     except httpx.TransportError as exc:
         _count(tally, f"POST {type(exc).__name__}")
-        raise TurnError(f"submit failed: {exc!r}") from exc
+        raise TurnError(f"submit {type(exc).__name__}", repr(exc)) from exc
     if response.status_code != 202:
         _count(tally, f"POST {response.status_code}")
-        raise TurnError(f"submit answered {response.status_code}: {response.text[:300]}")
+        raise TurnError(f"submit {response.status_code}", response.text[:300])
     run: dict[str, Any] = response.json()
     return run
 
@@ -106,7 +119,7 @@ async def wait(
     while True:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise TurnError(f"run {run_id} not terminal after {timeout:g} s")
+            raise TurnError("not terminal in time", f"run {run_id} after {timeout:g} s")
         seconds = min(LONG_POLL_SECONDS, max(1, int(remaining)))
         try:
             response = await http.get(f"/v1/runs/{run_id}", params={"wait": seconds})
@@ -120,7 +133,7 @@ async def wait(
             continue
         if response.status_code != 200:
             _count(tally, f"GET {response.status_code}")
-            raise TurnError(f"GET run answered {response.status_code}: {response.text[:300]}")
+            raise TurnError(f"GET {response.status_code}", response.text[:300])
         run: dict[str, Any] = response.json()
         if run["status"] in TERMINAL:
             return run

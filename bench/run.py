@@ -34,7 +34,7 @@ log = logging.getLogger("bench")
 
 RESULTS = ROOT / "bench" / "results" / "latest.md"
 FULL = Sizes(turns=300, warmup=10, clients=20, duration=10.0, burst=200, llm_seconds=2.0)
-QUICK = Sizes(turns=6, warmup=1, clients=20, duration=2.0, burst=20, llm_seconds=1.0, quick=True)
+QUICK = Sizes(turns=5, warmup=1, clients=20, duration=2.0, burst=20, llm_seconds=0.5, quick=True)
 INPROC_POOL = 10  # the baseline's connection pool (PostgreSQL allows 100 by default)
 SETUP_SAMPLES = 50  # builds of the todo MCP server, sessions opened on it
 TURN_TIMEOUT = 60.0  # a sequential or looping turn
@@ -123,7 +123,7 @@ async def measure_turns(stack: BenchStack, sizes: Sizes, result: TierResult) -> 
     probe = ConnectionProbe(stack.database_url) if tier == "services" else None
     try:
         result.parley_burst = await scenarios.parley_burst(
-            stack.api_url, sizes.burst, sizes.llm_seconds, pids["worker"], BURST_TIMEOUT, probe
+            stack.api_url, sizes.burst, sizes.llm_seconds, pids, BURST_TIMEOUT, probe
         )
     finally:
         if probe is not None:

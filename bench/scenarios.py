@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+
+import httpx
 
 from bench.client import Tally, TurnError, TurnSample, make_client, turn
 from bench.inprocess import InProcessAgent
@@ -42,14 +45,38 @@ class CpuMeter:
 
 
 @dataclass
+class Turns:
+    """Parley turns as clients saw them: the good ones, and what went wrong with the rest."""
+
+    samples: list[TurnSample] = field(default_factory=list)  # completed as expected
+    failures: Counter[str] = field(default_factory=Counter)
+    tally: Tally = field(default_factory=Tally)  # HTTP trouble, ridden out or not
+
+    async def run(self, http: httpx.AsyncClient, message: str, timeout: float) -> bool:
+        """One turn; True when it completed as expected."""
+        try:
+            sample = await turn(http, message, timeout, self.tally)
+        except TurnError as exc:
+            self.failures[exc.kind] += 1
+            return False
+        if not sample.ok:
+            self.failures[sample.outcome] += 1
+            return False
+        self.samples.append(sample)
+        return True
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+
+@dataclass
 class Sequential:
-    """Sequential turns: per-turn seconds, the Parley samples, CPU used by the measured turns."""
+    """Sequential turns: per-turn seconds, CPU used by the measured turns, Parley's samples."""
 
     durations: list[float] = field(default_factory=list)
-    samples: list[TurnSample] = field(default_factory=list)
-    failed: int = 0
     cpu: dict[str, float] = field(default_factory=dict)
-    tally: Tally = field(default_factory=Tally)
+    turns: Turns = field(default_factory=Turns)
 
 
 @dataclass(frozen=True)
@@ -58,10 +85,9 @@ class Throughput:
 
     clients: int
     completed: int
-    failed: int
     elapsed: float
     cpu: dict[str, float] = field(default_factory=dict)
-    tally: Tally = field(default_factory=Tally)
+    turns: Turns = field(default_factory=Turns)
 
     @property
     def per_second(self) -> float:
@@ -72,18 +98,25 @@ class Throughput:
 class Burst:
     """N turns submitted at once: wall time until every one was seen terminal."""
 
-    turns: int
+    size: int
     completed: int
     wall: float
     submit_phase: float = 0.0  # until the last 202 arrived (Parley only)
-    server_span: float = 0.0  # first created_at → last finished_at (Parley only)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds during the burst
     idle_rss: int = 0  # worker before the burst (bytes; Parley only)
     peak_rss: int = 0  # worker during the burst, sampled every 100 ms (bytes; Parley only)
     rss_samples: int = 0
-    queue_waits: list[float] = field(default_factory=list)  # created → started, per turn (s)
-    executions: list[float] = field(default_factory=list)  # started → finished, per turn (s)
     pg_peak: tuple[int, int, int] | None = None  # connections: Parley's db, server, limit
-    tally: Tally = field(default_factory=Tally)
+    turns: Turns = field(default_factory=Turns)
+
+    @property
+    def server_span(self) -> float:
+        """First created_at → last finished_at over the completed turns (s)."""
+        samples = self.turns.samples
+        if not samples:
+            return 0.0
+        first = min(s.server_time("created_at") for s in samples)
+        return max(s.server_time("finished_at") for s in samples) - first
 
 
 # --- sequential latency ------------------------------------------------------------------
@@ -97,23 +130,12 @@ async def parley_sequential(
     meter = CpuMeter(pids)
     async with make_client(base_url, 4) as http:
         for _ in range(warmup):
-            try:
-                await turn(http, MESSAGE, timeout)
-            except TurnError:
-                pass
+            await Turns().run(http, MESSAGE, timeout)
         meter.start()
         for _ in range(samples):
-            try:
-                sample = await turn(http, MESSAGE, timeout, result.tally)
-            except TurnError:
-                result.failed += 1
-                continue
-            if sample.ok:
-                result.durations.append(sample.total)
-                result.samples.append(sample)
-            else:
-                result.failed += 1
+            await result.turns.run(http, MESSAGE, timeout)
         result.cpu = meter.stop()
+    result.durations = [s.total for s in result.turns.samples]
     return result
 
 
@@ -139,32 +161,22 @@ async def _looping(
     duration: float,
     one_turn: Callable[[int], Awaitable[bool]],
     meter: CpuMeter,
-    tally: Tally,
+    turns: Turns,
 ) -> Throughput:
     """`clients` loops each running turns back to back until `duration` has passed."""
     stop_at = time.monotonic() + duration
 
-    async def client(index: int) -> tuple[int, int]:
-        completed = failed = 0
+    async def client(index: int) -> int:
+        completed = 0
         while time.monotonic() < stop_at:
-            if await one_turn(index):
-                completed += 1
-            else:
-                failed += 1
-        return completed, failed
+            completed += await one_turn(index)
+        return completed
 
     meter.start()
     started = time.monotonic()
     counts = await asyncio.gather(*(client(i) for i in range(clients)))
     elapsed = time.monotonic() - started
-    return Throughput(
-        clients,
-        sum(c for c, _ in counts),
-        sum(f for _, f in counts),
-        elapsed,
-        meter.stop(),
-        tally,
-    )
+    return Throughput(clients, sum(counts), elapsed, meter.stop(), turns)
 
 
 async def parley_throughput(
@@ -172,16 +184,13 @@ async def parley_throughput(
 ) -> Throughput:
     """Concurrent clients (one user each) looping submit + long-poll."""
     https = [make_client(base_url, 2) for _ in range(clients)]
-    tally = Tally()
+    turns = Turns()
 
     async def one_turn(index: int) -> bool:
-        try:
-            return (await turn(https[index], MESSAGE, timeout, tally)).ok
-        except TurnError:
-            return False
+        return await turns.run(https[index], MESSAGE, timeout)
 
     try:
-        return await _looping(clients, duration, one_turn, CpuMeter(pids), tally)
+        return await _looping(clients, duration, one_turn, CpuMeter(pids), turns)
     finally:
         await asyncio.gather(*(h.aclose() for h in https))
 
@@ -193,81 +202,77 @@ async def inprocess_throughput(agent: InProcessAgent, clients: int, duration: fl
         await agent.timed(MESSAGE)
         return True
 
-    return await _looping(clients, duration, one_turn, CpuMeter(None), Tally())
+    return await _looping(clients, duration, one_turn, CpuMeter(None), Turns())
 
 
 # --- burst -------------------------------------------------------------------------------
 
 
+def _connection_sampler(pg: ConnectionProbe) -> PeakSampler:
+    def count() -> list[int]:
+        now = pg.count()
+        return [now.database, now.server]
+
+    return PeakSampler(count, "pg-connections")
+
+
 async def parley_burst(
     base_url: str,
-    turns: int,
+    size: int,
     llm_seconds: float,
-    worker_pid: int,
+    pids: Mapping[str, int],
     timeout: float,
     pg: ConnectionProbe | None = None,
 ) -> Burst:
-    """`turns` turns submitted at once (each LLM call takes `llm_seconds`), worker RSS sampled."""
+    """`size` turns submitted at once (each LLM call takes `llm_seconds`), worker RSS sampled."""
     message = f"{MESSAGE} [[latency={llm_seconds:g}]]"
-    tally = Tally()
-    idle = tree_rss(worker_pid)
-    rss = PeakSampler(lambda: [tree_rss(worker_pid)], "peak-rss").start()
-    connections: PeakSampler | None = None
-    if pg is not None:
-        probe = pg
-
-        def count() -> list[int]:
-            now = probe.count()
-            return [now.database, now.server]
-
-        connections = PeakSampler(count, "pg-connections").start()
+    worker = pids["worker"]
+    turns = Turns()
+    meter = CpuMeter(pids)
+    idle = tree_rss(worker)
+    rss = PeakSampler(lambda: [tree_rss(worker)], "peak-rss").start()
+    connections = _connection_sampler(pg).start() if pg is not None else None
+    pg_peak = None
     try:
-        async with make_client(base_url, turns + 10) as http:
+        async with make_client(base_url, size + 10) as http:
+            meter.start()
             started = time.perf_counter()
-            outcomes = await asyncio.gather(
-                *(turn(http, message, timeout, tally) for _ in range(turns)),
-                return_exceptions=True,
-            )
+            await asyncio.gather(*(turns.run(http, message, timeout) for _ in range(size)))
             wall = time.perf_counter() - started
+            cpu = meter.stop()
     finally:
         (peak,) = rss.stop()
-        pg_peak = None
         if connections is not None and pg is not None:
             database, server = connections.stop()
             pg_peak = (database, server, pg.limit)
-    unexpected = [o for o in outcomes if isinstance(o, BaseException)]
-    unexpected = [o for o in unexpected if not isinstance(o, TurnError)]
-    if unexpected:
-        raise unexpected[0]
-    done = [o for o in outcomes if isinstance(o, TurnSample)]
-    first_sent = min((s.sent_at for s in done), default=0.0)
-    submit_phase = max((s.sent_at + s.post for s in done), default=first_sent) - first_sent
-    span = 0.0
-    if done:
-        span = max(s.server_time("finished_at") for s in done) - min(
-            s.server_time("created_at") for s in done
-        )
+    samples = turns.samples
+    first_sent = min((s.sent_at for s in samples), default=0.0)
+    submit_phase = max((s.sent_at + s.post for s in samples), default=first_sent) - first_sent
     return Burst(
-        turns,
-        sum(1 for s in done if s.ok),
+        size,
+        len(samples),
         wall,
         submit_phase=submit_phase,
-        server_span=span,
+        cpu=cpu,
         idle_rss=idle,
         peak_rss=peak,
         rss_samples=rss.samples,
-        queue_waits=[s.server_time("started_at") - s.server_time("created_at") for s in done],
-        executions=[s.server_time("finished_at") - s.server_time("started_at") for s in done],
         pg_peak=pg_peak,
-        tally=tally,
+        turns=turns,
     )
 
 
-async def inprocess_burst(agent: InProcessAgent, turns: int, llm_seconds: float) -> Burst:
-    """`turns` agent-loop turns started at once in this process (fixture rows made first)."""
+async def inprocess_burst(agent: InProcessAgent, size: int, llm_seconds: float) -> Burst:
+    """`size` agent-loop turns started at once in this process (fixture rows made first)."""
     message = f"{MESSAGE} [[latency={llm_seconds:g}]]"
-    prepared = [await agent.prepare(message) for _ in range(turns)]
+    prepared = [await agent.prepare(message) for _ in range(size)]
+    meter = CpuMeter(None)
+    meter.start()
     started = time.perf_counter()
     answers = await asyncio.gather(*(agent.run(t) for t in prepared), return_exceptions=True)
     wall = time.perf_counter() - started
-    return Burst(turns, sum(1 for a in answers if isinstance(a, str)), wall)
+    turns = Turns()
+    for answer in answers:
+        if isinstance(answer, BaseException):
+            turns.failures[type(answer).__name__] += 1
+    return Burst(size, size - turns.failed, wall, cpu=meter.stop(), turns=turns)

@@ -18,7 +18,10 @@ MIN_PRODUCTION_SECRET_LENGTH = 32
 class Settings(BaseSettings):
     """Parley's configuration; names and defaults follow CONTRACT.md section 1."""
 
-    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+    # An empty variable (OPENAI_API_KEY=) means unset, e.g. the offline model.
+    model_config = SettingsConfigDict(
+        env_file=".env", extra="ignore", case_sensitive=False, env_ignore_empty=True
+    )
 
     database_url: str = Field(
         "sqlite:///./var/parley.db", description="SQLAlchemy URL of the main database."

@@ -118,4 +118,4 @@ async def check_destination(url: str, *, allow_private: bool) -> None:
         if not allow_private:
             check_addresses(host, await resolve(host, port))
     except DestinationRefused as exc:
-        raise Unprocessable(str(exc)) from None
+        raise Unprocessable(str(exc), loc=["body", "webhook_url"]) from None

@@ -46,7 +46,10 @@ def test_inside_or_non_http_destinations_are_refused_at_submit(
 ) -> None:
     response = client.post("/v1/runs", json={"message": "hello", "webhook_url": url})
     assert response.status_code == 422, response.text
-    assert isinstance(response.json()["detail"], str)
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["body", "webhook_url"]
+    if url in INSIDE:
+        assert "WEBHOOK_ALLOW_PRIVATE" in error["msg"]
     assert strict_stack.sql("SELECT COUNT(*) FROM runs WHERE user_id = :u", u=client.user) == [(0,)]
 
 

@@ -15,6 +15,8 @@ from typing import Any, cast
 
 from mcp import Client
 from mcp.types import CallToolResult, RequestParamsMeta
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.conversations import service as conversations
 from shared.conversations.models import Message
@@ -22,7 +24,7 @@ from shared.db import Database
 from shared.events import store as events
 from shared.events.schemas import TOOL_CALL_COMPLETED, TOOL_CALL_STARTED, tool_call_data
 from shared.runs import tool_calls as ledger
-from shared.runs.models import ToolCall
+from shared.runs.models import Run, ToolCall
 from worker.agent.model import ChatMessage, ChatModel, DeltaCallback, ToolSpec, Usage
 
 log = logging.getLogger(__name__)
@@ -65,6 +67,7 @@ class Turn:
     user_id: str
     conversation_id: str
     message: str
+    prior_usage: Usage = Usage()  # tokens earlier attempts of this run already spent
 
 
 class AgentLoop:
@@ -119,7 +122,7 @@ class AgentLoop:
             state.steps = step + 1
             if not reply.tool_calls:
                 return reply.content
-            calls = await self._record_step(turn, step, reply.tool_calls)
+            calls = await self._record_step(turn, step, reply.tool_calls, state.usage)
             messages.append(assistant_tool_message(reply.content, calls))
             for call in calls:
                 await self._execute(client, turn, call)
@@ -138,8 +141,13 @@ class AgentLoop:
         messages.append({"role": "user", "content": turn.message})
         return messages, earlier_calls
 
-    async def _record_step(self, turn: Turn, step: int, requested: Sequence[Any]) -> list[ToolCall]:
-        """Write the step's calls to the ledger (and their started events) before running any."""
+    async def _record_step(
+        self, turn: Turn, step: int, requested: Sequence[Any], usage: Usage
+    ) -> list[ToolCall]:
+        """Write the step's calls to the ledger (and their started events) before running any.
+
+        The tokens spent so far are saved with them, so a crash does not lose them.
+        """
         if self.before_event is not None:
             await self.before_event()
         async with self.database.transaction() as session:
@@ -158,6 +166,7 @@ class AgentLoop:
             ]
             session.add_all(calls)
             await session.flush()
+            await save_usage(session, turn.run_id, turn.prior_usage, usage)
             started = [(TOOL_CALL_STARTED, tool_call_data(ledger.public(c))) for c in calls]
             await events.append(session, turn.run_id, started)
         return calls
@@ -286,6 +295,24 @@ def history_messages(message: Message) -> list[ChatMessage]:
             out.append({"role": "tool", "tool_call_id": c["id"], "content": content})
     out.append({"role": "assistant", "content": message.content or ""})
     return out
+
+
+async def save_usage(session: AsyncSession, run_id: str, prior: Usage, spent: Usage) -> None:
+    """Record the run's token usage so far (earlier attempts plus this one)."""
+    prompt = prior.prompt_tokens + spent.prompt_tokens
+    completion = prior.completion_tokens + spent.completion_tokens
+    await session.execute(
+        update(Run)
+        .where(Run.id == run_id)
+        .values(
+            usage={
+                "prompt_tokens": prompt,
+                "completion_tokens": completion,
+                "total_tokens": prompt + completion,
+            }
+        )
+        .execution_options(synchronize_session=False)
+    )
 
 
 def _parse_arguments(raw: str) -> dict[str, Any]:

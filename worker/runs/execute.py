@@ -23,7 +23,7 @@ from shared.runs import states
 from shared.runs import tool_calls as ledger
 from shared.runs.models import Run
 from worker.agent.loop import AgentLoop, ToolInfrastructureError, Turn, TurnFailed, TurnState
-from worker.agent.model import ModelError
+from worker.agent.model import ModelError, Usage
 from worker.runs.emitter import RunEmitter
 from worker.runtime import Runtime
 from worker.tools.todo import build_todo_server
@@ -69,7 +69,16 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
             turn = None
         else:
             await _ensure_user_message(session, run)
-            turn = Turn(run.id, run.user_id, run.conversation_id, run.input["message"])
+            turn = Turn(
+                run.id,
+                run.user_id,
+                run.conversation_id,
+                run.input["message"],
+                Usage(
+                    (run.usage or {}).get("prompt_tokens", 0),
+                    (run.usage or {}).get("completion_tokens", 0),
+                ),
+            )
             started_at = run.started_at or utcnow()
             prior_usage = run.usage
             await events.append(session, run.id, [(RUN_IN_PROGRESS, run_data(run))])
