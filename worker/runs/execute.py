@@ -80,7 +80,6 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
                 ),
             )
             started_at = run.started_at or utcnow()
-            prior_usage = run.usage
             await events.append(session, run.id, [(RUN_IN_PROGRESS, run_data(run))])
     if turn is None:  # gave up on a run that kept losing its worker
         await dispatcher.flush()
@@ -131,7 +130,7 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
             ending = _failed(state, exc.code, exc.message)
         except ModelError as exc:
             ending = _failed(state, exc.code, exc.message)
-        await _record_ending(rt, run_id, token, turn, state, ending, prior_usage)
+        await _record_ending(rt, run_id, token, turn, state, ending)
     except (ToolInfrastructureError, OSError) as exc:
         await _release_for_retry(rt, run_id, token, exc)
     except Exception as exc:
@@ -146,7 +145,6 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
                 turn,
                 state,
                 _failed(state, "internal_error", "the worker hit an unexpected error"),
-                prior_usage,
             )
     finally:
         rt.keeper.release(run_id)
@@ -204,13 +202,12 @@ async def _record_ending(
     turn: Turn,
     state: TurnState,
     ending: Ending,
-    prior_usage: dict[str, Any] | None,
 ) -> None:
     """Terminal status, output and the assistant message commit together, or not at all."""
     dispatcher = Dispatcher()
     async with rt.database.transaction() as session:
         calls = [ledger.public(c) for c in await ledger.for_run(session, run_id)]
-        usage = None if rt.model.offline else _usage(prior_usage, state)
+        usage = None if rt.model.offline else _usage(turn.prior_usage, state)
         output = {"response": ending.content, "tool_calls": calls}
         if ending.status != states.COMPLETED and not ending.content and not calls:
             output_value: dict[str, Any] | None = None
@@ -266,9 +263,10 @@ async def _release_for_retry(rt: Runtime, run_id: str, token: str, exc: BaseExce
     )
 
 
-def _usage(prior: dict[str, Any] | None, state: TurnState) -> dict[str, int]:
-    prompt = (prior or {}).get("prompt_tokens", 0) + state.usage.prompt_tokens
-    completion = (prior or {}).get("completion_tokens", 0) + state.usage.completion_tokens
+def _usage(prior: Usage, state: TurnState) -> dict[str, int]:
+    """All tokens of the run: earlier attempts (saved with their steps) plus this one."""
+    prompt = prior.prompt_tokens + state.usage.prompt_tokens
+    completion = prior.completion_tokens + state.usage.completion_tokens
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
