@@ -11,9 +11,11 @@ configuration does to pickup latency, the floor does too, and the ratio isolates
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -131,3 +133,24 @@ def measure(app: Celery, samples: int, warmup: int) -> list[float]:
         if i >= warmup:
             durations.append(time.perf_counter() - started)
     return durations
+
+
+@contextmanager
+def running(
+    tier: str, database_url: str, redis_url: str | None, env: Mapping[str, str], workdir: Path
+) -> Iterator[Celery]:
+    """The floor's app with its worker up, on the stack's broker; stops the worker after."""
+    broker, backend = urls(tier, database_url, redis_url, workdir)
+    app = make_app(broker, backend, client_broker_settings(broker))
+    worker: Background | None = None
+    try:
+        if backend.startswith("db+"):
+            # Create the result tables before the worker could race us to it.
+            app.backend.ResultSession().close()
+        worker = start_worker(env, backend, workdir)
+        yield app
+    finally:
+        if worker is not None:
+            # A throwaway with nothing in flight: even its cold shutdown takes ~4 s here.
+            worker.stop(signal.SIGKILL)
+        app.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -10,6 +11,7 @@ from bench.client import TurnSample
 from bench.scenarios import INPROCESS, Burst, Sequential, Throughput, Turns
 from bench.stats import Summary, percentile, ratio
 
+MAX_COMPLAINTS = 12
 TIER_TITLES = {
     "services": "PostgreSQL + Redis (a private redis-server)",
     "embedded": "SQLite + the SQLite broker (no servers)",
@@ -43,6 +45,7 @@ class TierResult:
     parley_burst: Burst | None = None
     server_builds: list[float] = field(default_factory=list)  # build_todo_server (s)
     sessions: list[float] = field(default_factory=list)  # MCP Client open + close (s)
+    complaints: Counter[str] = field(default_factory=Counter)  # WARNING/ERROR log lines
 
 
 def _ms(seconds: float) -> str:
@@ -59,6 +62,11 @@ def _mb(size: int) -> str:
 
 def _x(value: float) -> str:
     return "n/a" if math.isnan(value) else f"{value:.2f}×"
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell and a code span."""
+    return text.replace("`", "'").replace("|", "\\|")
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]], right: int = 1) -> list[str]:
@@ -320,6 +328,16 @@ def _health(result: TierResult) -> list[str]:
             )
     if result.inproc_burst is not None:
         notes.append(f"- In-process burst: {_describe(result.inproc_burst.turns)}.")
+    if result.complaints:
+        notes.extend(
+            ["", "Warnings and errors Parley logged during the run (ids and numbers masked):", ""]
+        )
+        top = result.complaints.most_common(MAX_COMPLAINTS)
+        rows = [[f"`{_cell(k)}`", str(v)] for k, v in top]
+        notes.extend(_table(["Log line", "Count"], rows))
+        rest = sum(result.complaints.values()) - sum(v for _, v in top)
+        if rest:
+            notes.append(f"| … {rest} more | |")
     return notes
 
 

@@ -22,21 +22,40 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from celery import Celery
+
 from bench import floor, scenarios
-from bench.infra import BenchStack, build_stack, launch_fake_llm, teardown_stack, wait_fake_llm
+from bench.client import make_client
+from bench.infra import (
+    PRODUCTION_TIMINGS,
+    BenchStack,
+    build_stack,
+    launch_fake_llm,
+    teardown_stack,
+    wait_fake_llm,
+)
 from bench.inprocess import InProcessAgent
+from bench.logscan import complaints
 from bench.pgstat import ConnectionProbe
 from bench.procs import Background
 from bench.report import Sizes, TierResult, render
+from shared.config import Settings
 from tests.stack import ROOT
 
 log = logging.getLogger("bench")
 
 RESULTS = ROOT / "bench" / "results" / "latest.md"
+SHOWN_SETTINGS = (
+    "db_pool_size",
+    "db_max_overflow",
+    "run_lease_seconds",
+    "rate_limit_runs_per_minute",
+)
 FULL = Sizes(turns=300, warmup=10, clients=20, duration=10.0, burst=200, llm_seconds=2.0)
 QUICK = Sizes(turns=5, warmup=1, clients=20, duration=2.0, burst=20, llm_seconds=0.5, quick=True)
 INPROC_POOL = 10  # the baseline's connection pool (PostgreSQL allows 100 by default)
 SETUP_SAMPLES = 50  # builds of the todo MCP server, sessions opened on it
+LATENCY_ROUNDS = 10  # interleaved rounds of floor, in-process and Parley turns
 TURN_TIMEOUT = 60.0  # a sequential or looping turn
 BURST_TIMEOUT = 180.0  # every turn of the burst
 
@@ -54,6 +73,13 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Sizes]:
     parser.add_argument("--output", type=Path, default=RESULTS, help="where to write the table")
     parser.add_argument("--note", action="append", default=[], help="a line for the report")
     parser.add_argument("--keep", action="store_true", help="keep the work directories (logs)")
+    parser.add_argument(
+        "--stack-env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment for Parley's processes (e.g. DB_POOL_SIZE=20); repeatable",
+    )
     args = parser.parse_args(argv)
     base = QUICK if args.quick else FULL
     sizes = Sizes(
@@ -69,51 +95,61 @@ def parse_args(argv: list[str] | None) -> tuple[argparse.Namespace, Sizes]:
         parser.error("counts must be positive")
     if sizes.duration <= 0 or sizes.llm_seconds < 0:
         parser.error("durations must be positive")
+    for item in args.stack_env:
+        name, sep, _value = item.partition("=")
+        if not sep or not name.isidentifier():
+            parser.error(f"--stack-env wants NAME=VALUE, not {item!r}")
     return args, sizes
 
 
-def measure_floor(stack: BenchStack, sizes: Sizes) -> list[float]:
-    """The Celery floor on the stack's broker, with a throwaway app and worker."""
-    broker, backend = floor.urls(stack.tier, stack.database_url, stack.redis_url, stack.workdir)
-    app = floor.make_app(broker, backend, floor.client_broker_settings(broker))
-    worker: Background | None = None
-    try:
-        if backend.startswith("db+"):
-            # Create the result tables before the worker could race us to it.
-            app.backend.ResultSession().close()
-        started = time.monotonic()
-        worker = floor.start_worker(stack.env, backend, stack.workdir)
-        log.info("%s: floor worker ready in %.1f s", stack.tier, time.monotonic() - started)
-        return floor.measure(app, sizes.turns, sizes.warmup)
-    finally:
-        if worker is not None:
-            # A throwaway with nothing in flight: even its cold shutdown takes ~4 s here.
-            worker.stop(signal.SIGKILL)
-        app.close()
+async def measure_latency(
+    stack: BenchStack,
+    sizes: Sizes,
+    result: TierResult,
+    agent: InProcessAgent,
+    app: Celery,
+    pids: dict[str, int],
+) -> None:
+    """Floor, in-process and Parley latency in interleaved rounds, so load drifts hit all three."""
+    async with make_client(stack.api_url, 4) as http:
+        await asyncio.to_thread(floor.measure, app, 0, sizes.warmup)
+        for _ in range(sizes.warmup):
+            await agent.timed(scenarios.MESSAGE)
+        await scenarios.parley_warmup(http, sizes.warmup, TURN_TIMEOUT)
+        for n in _rounds(sizes.turns, LATENCY_ROUNDS):
+            result.floor += await asyncio.to_thread(floor.measure, app, n, 0)
+            await scenarios.inprocess_sequential(agent, n, result.inproc_seq)
+            await scenarios.parley_sequential(http, n, TURN_TIMEOUT, pids, result.parley_seq)
+
+
+async def measure_throughput(
+    stack: BenchStack, sizes: Sizes, result: TierResult, agent: InProcessAgent, pids: dict[str, int]
+) -> None:
+    """In-process, Parley, Parley, in-process (half the duration each): drift cancels out."""
+    half = sizes.duration / 2
+    url, clients = stack.api_url, sizes.clients
+    inproc = await scenarios.inprocess_throughput(agent, clients, half)
+    parley = await scenarios.parley_throughput(url, clients, half, TURN_TIMEOUT, pids)
+    parley += await scenarios.parley_throughput(url, clients, half, TURN_TIMEOUT, pids)
+    inproc += await scenarios.inprocess_throughput(agent, clients, half)
+    result.inproc_tp, result.parley_tp = inproc, parley
 
 
 async def measure_turns(stack: BenchStack, sizes: Sizes, result: TierResult) -> None:
-    """Latency, throughput and burst, each in-process first and then through Parley."""
+    """Setup costs, latency, throughput and the burst, each with its same-run baseline."""
     tier = stack.tier
     pids = {name: stack.pid(name) for name in ("api", "worker")}
     agent = InProcessAgent(stack.database_url, stack.llm.base_url, pool_size=INPROC_POOL)
     try:
         log.info("%s: per-turn setup costs", tier)
         result.server_builds, result.sessions = await agent.setup_costs(SETUP_SAMPLES)
-        log.info("%s: in-process latency (%d turns)", tier, sizes.turns)
-        result.inproc_seq = await scenarios.inprocess_sequential(agent, sizes.turns, sizes.warmup)
-        log.info("%s: Parley latency (%d turns)", tier, sizes.turns)
-        result.parley_seq = await scenarios.parley_sequential(
-            stack.api_url, sizes.turns, sizes.warmup, TURN_TIMEOUT, pids
-        )
-        log.info("%s: in-process throughput (%d loops)", tier, sizes.clients)
-        result.inproc_tp = await scenarios.inprocess_throughput(
-            agent, sizes.clients, sizes.duration
-        )
-        log.info("%s: Parley throughput (%d clients)", tier, sizes.clients)
-        result.parley_tp = await scenarios.parley_throughput(
-            stack.api_url, sizes.clients, sizes.duration, TURN_TIMEOUT, pids
-        )
+        log.info("%s: latency, %d turns each of floor, in-process, Parley", tier, sizes.turns)
+        with floor.running(
+            tier, stack.database_url, stack.redis_url, stack.env, stack.workdir
+        ) as app:
+            await measure_latency(stack, sizes, result, agent, app, pids)
+        log.info("%s: throughput, %d clients, in-process and Parley", tier, sizes.clients)
+        await measure_throughput(stack, sizes, result, agent, pids)
         log.info("%s: in-process burst (%d turns)", tier, sizes.burst)
         result.inproc_burst = await scenarios.inprocess_burst(agent, sizes.burst, sizes.llm_seconds)
     finally:
@@ -130,7 +166,13 @@ async def measure_turns(stack: BenchStack, sizes: Sizes, result: TierResult) -> 
             probe.close()
 
 
-def run_tier(tier: str, sizes: Sizes, keep: bool) -> TierResult:
+def _rounds(total: int, rounds: int) -> list[int]:
+    """`total` split into at most `rounds` near-equal positive parts."""
+    rounds = max(1, min(rounds, total))
+    return [total // rounds + (1 if i < total % rounds else 0) for i in range(rounds)]
+
+
+def run_tier(tier: str, sizes: Sizes, keep: bool, stack_env: dict[str, str]) -> TierResult:
     """One tier from start to clean-up; logs of the processes go to stderr on failure."""
     workdir = Path(tempfile.mkdtemp(prefix=f"parley-bench-{tier}-"))
     result = TierResult(tier)
@@ -140,12 +182,12 @@ def run_tier(tier: str, sizes: Sizes, keep: bool) -> TierResult:
     try:
         llm_proc, llm = launch_fake_llm(workdir)  # boots while the stack does
         stack = build_stack(tier, workdir, llm)
+        stack.extra_env.update(stack_env)
         log.info("%s: starting the stack in %s", tier, workdir)
         stack.start()
         wait_fake_llm(llm_proc, llm)
-        log.info("%s: Celery floor (%d round trips)", tier, sizes.turns)
-        result.floor = measure_floor(stack, sizes)
         asyncio.run(measure_turns(stack, sizes, result))
+        result.complaints = complaints([p.log_path for p in stack.procs.values()])
         failed = False
         return result
     finally:
@@ -164,7 +206,9 @@ def run_tier(tier: str, sizes: Sizes, keep: bool) -> TierResult:
                 shutil.rmtree(workdir, ignore_errors=True)
 
 
-def header(sizes: Sizes, notes: list[str], load_before: tuple[float, ...]) -> list[str]:
+def header(
+    sizes: Sizes, notes: list[str], load_before: tuple[float, ...], stack_env: dict[str, str]
+) -> list[str]:
     """Context lines: when, what, on which machine, how loaded."""
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
@@ -193,11 +237,28 @@ def header(sizes: Sizes, notes: list[str], load_before: tuple[float, ...]) -> li
         "broker: a throwaway Celery app's no-op `delay().get()` (threads pool, Redis result "
         "backend or a polled `db+sqlite` one); Parley's `AgentLoop` called in the benchmark "
         "process with `OpenAIModel` and an in-memory MCP `Client(build_todo_server(db))`.",
-        "- Ratios compare figures measured minutes apart on the same machine; absolute numbers "
-        "move with the machine's load.",
+        f"- Parley settings that shape these figures: {settings_in_effect(stack_env)}.",
+        f"- Latency runs in {LATENCY_ROUNDS} interleaved rounds (floor, in-process, Parley) and "
+        "throughput in ABBA order (in-process, Parley, Parley, in-process; half the duration "
+        "each), so a shared machine's load drift hits Parley and its baselines alike; the "
+        "burst runs in-process first, then through Parley. Absolute numbers move with the "
+        "machine's load; the ratios much less.",
         *(f"- Note: {n}" for n in notes),
     ]
     return lines
+
+
+def settings_in_effect(stack_env: dict[str, str]) -> str:
+    """The pool and concurrency settings the stack ran with (defaults unless overridden)."""
+    env = {**PRODUCTION_TIMINGS, **stack_env}
+    parts = []
+    for name in SHOWN_SETTINGS:
+        default = Settings.model_fields.get(name)
+        if name.upper() in env:
+            parts.append(f"`{name.upper()}={env[name.upper()]}` (set by the benchmark)")
+        elif default is not None:
+            parts.append(f"`{name.upper()}={default.default}`")
+    return ", ".join(parts)
 
 
 def _raise_exit(signum: int, _frame: FrameType | None) -> None:
@@ -213,8 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     tiers = ["services", "embedded"] if args.tier == "both" else [args.tier]
     load_before = os.getloadavg()
     started = time.monotonic()
-    results = [run_tier(tier, sizes, args.keep) for tier in tiers]
-    text = render(results, sizes, header(sizes, args.note, load_before))
+    stack_env = dict(item.split("=", 1) for item in args.stack_env)
+    results = [run_tier(tier, sizes, args.keep, stack_env) for tier in tiers]
+    text = render(results, sizes, header(sizes, args.note, load_before, stack_env))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text + "\n")
     print(text)

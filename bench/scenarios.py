@@ -72,11 +72,18 @@ class Turns:
 
 @dataclass
 class Sequential:
-    """Sequential turns: per-turn seconds, CPU used by the measured turns, Parley's samples."""
+    """Sequential turns: per-turn seconds, CPU used by the measured turns, Parley's samples.
+
+    Filled in rounds (interleaved with the baselines'), so each round adds to it.
+    """
 
     durations: list[float] = field(default_factory=list)
     cpu: dict[str, float] = field(default_factory=dict)
     turns: Turns = field(default_factory=Turns)
+
+    def add_cpu(self, used: Mapping[str, float]) -> None:
+        for name, seconds in used.items():
+            self.cpu[name] = self.cpu.get(name, 0.0) + seconds
 
 
 @dataclass(frozen=True)
@@ -92,6 +99,18 @@ class Throughput:
     @property
     def per_second(self) -> float:
         return self.completed / self.elapsed if self.elapsed > 0 else 0.0
+
+    def __add__(self, other: Throughput) -> Throughput:
+        """Two stretches of the same load as one (counts, time and CPU summed)."""
+        cpu = {k: self.cpu.get(k, 0.0) + other.cpu.get(k, 0.0) for k in {*self.cpu, *other.cpu}}
+        turns = Turns(
+            [*self.turns.samples, *other.turns.samples],
+            self.turns.failures + other.turns.failures,
+            Tally(self.turns.tally.counts + other.turns.tally.counts),
+        )
+        return Throughput(
+            self.clients, self.completed + other.completed, self.elapsed + other.elapsed, cpu, turns
+        )
 
 
 @dataclass(frozen=True)
@@ -122,35 +141,32 @@ class Burst:
 # --- sequential latency ------------------------------------------------------------------
 
 
+async def parley_warmup(http: httpx.AsyncClient, turns: int, timeout: float) -> None:
+    """Turns run and forgotten (connections, caches and pools warm up)."""
+    for _ in range(turns):
+        await Turns().run(http, MESSAGE, timeout)
+
+
 async def parley_sequential(
-    base_url: str, samples: int, warmup: int, timeout: float, pids: Mapping[str, int]
-) -> Sequential:
-    """Submit → terminal status seen by a long-poll, one turn after another."""
-    result = Sequential()
+    http: httpx.AsyncClient, samples: int, timeout: float, pids: Mapping[str, int], into: Sequential
+) -> None:
+    """Submit → terminal status seen by a long-poll, one turn after another; adds to `into`."""
     meter = CpuMeter(pids)
-    async with make_client(base_url, 4) as http:
-        for _ in range(warmup):
-            await Turns().run(http, MESSAGE, timeout)
-        meter.start()
-        for _ in range(samples):
-            await result.turns.run(http, MESSAGE, timeout)
-        result.cpu = meter.stop()
-    result.durations = [s.total for s in result.turns.samples]
-    return result
+    meter.start()
+    for _ in range(samples):
+        await into.turns.run(http, MESSAGE, timeout)
+    into.add_cpu(meter.stop())
+    into.durations = [s.total for s in into.turns.samples]
 
 
-async def inprocess_sequential(agent: InProcessAgent, samples: int, warmup: int) -> Sequential:
-    """The agent loop called directly, one turn after another."""
-    result = Sequential()
-    for _ in range(warmup):
-        await agent.timed(MESSAGE)
+async def inprocess_sequential(agent: InProcessAgent, samples: int, into: Sequential) -> None:
+    """The agent loop called directly, one turn after another; adds to `into`."""
     meter = CpuMeter(None)
     meter.start()
     for _ in range(samples):
         seconds, _answer = await agent.timed(MESSAGE)
-        result.durations.append(seconds)
-    result.cpu = meter.stop()
-    return result
+        into.durations.append(seconds)
+    into.add_cpu(meter.stop())
 
 
 # --- throughput --------------------------------------------------------------------------

@@ -159,6 +159,9 @@ class Stack:
                 "127.0.0.1",
                 "--port",
                 str(self.api_port),
+                # Open event streams would otherwise hold a SIGTERM'd server up indefinitely.
+                "--timeout-graceful-shutdown",
+                "3",
                 "--log-level",
                 "warning",
             ],

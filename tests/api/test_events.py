@@ -39,6 +39,7 @@ def second_api(stack: Stack) -> Iterator[str]:
     name = f"web-second-{port}"
     command = [str(BIN / "uvicorn"), "--factory", "api.main:app_factory"]
     command += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+    command += ["--timeout-graceful-shutdown", "3"]
     stack.start_proc(name, command)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60

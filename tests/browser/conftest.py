@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, ConsoleMessage, Page, sync_playwright
+from playwright.sync_api import Browser, ConsoleMessage, Page, expect, sync_playwright
 
 CHROMIUM = Path(os.environ.get("PARLEY_CHROMIUM", "/usr/bin/chromium"))
 FLAGS = [
@@ -23,6 +23,9 @@ FLAGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# A turn waits for a worker to pick it up; on a busy 2-core machine that can take seconds.
+TIMEOUT_MS = 30_000
+expect.set_options(timeout=TIMEOUT_MS)
 DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
 
@@ -59,7 +62,7 @@ def open_page(
         reduced_motion="reduce",  # drawers open at once, so screenshots show them whole
         **options,  # type: ignore[arg-type]
     )
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(TIMEOUT_MS)
     page = context.new_page()
     problems: list[str] = []
 

@@ -1,0 +1,58 @@
+"""The chat page and the development sign-in, in process, in development and in production."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from shared.config import Settings
+from tests.stack import TEST_SECRET
+
+
+@pytest.fixture(params=["development", "production"])
+def app_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestClient]:
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'page.db'}",
+        parley_env=request.param,
+        jwt_secret=TEST_SECRET,  # type: ignore[arg-type]
+        redis_url=None,
+    )
+    with TestClient(create_app(settings)) as client:
+        yield client
+
+
+def test_the_page_is_served_with_a_strict_csp(app_client: TestClient) -> None:
+    development = app_client.app.state.settings.parley_env == "development"  # type: ignore[attr-defined]
+    page = app_client.get("/")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert f'data-demo="{"true" if development else "false"}"' in page.text
+    assert "<script>" not in page.text and "style=" not in page.text
+    for asset, kind in (("app.js", "javascript"), ("app.css", "text/css"), ("icon.svg", "svg")):
+        response = app_client.get(f"/static/{asset}")
+        assert response.status_code == 200 and kind in response.headers["content-type"]
+        assert "content-security-policy" in response.headers
+    assert app_client.get("/static/../api/main.py").status_code == 404
+
+
+def test_the_demo_token_exists_only_in_development(app_client: TestClient) -> None:
+    development = app_client.app.state.settings.parley_env == "development"  # type: ignore[attr-defined]
+    response = app_client.post("/v1/dev/token")
+    if not development:
+        assert response.status_code == 404
+        return
+    assert response.status_code == 200
+    body = response.json()
+    assert body["user_id"] == "demo" and body["token_type"] == "bearer"
+    claims = jwt.decode(body["token"], TEST_SECRET, algorithms=["HS256"])
+    assert claims["sub"] == "demo" and claims["exp"] > claims["iat"]
+    named = app_client.post("/v1/dev/token", json={"user_id": "alice"})
+    assert named.status_code == 200 and named.json()["user_id"] == "alice"
+    for bad in ({"user_id": ""}, {"user_id": "a b"}, {"user_id": "x" * 65}, {"other": 1}):
+        assert app_client.post("/v1/dev/token", json=bad).status_code == 422
