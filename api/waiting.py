@@ -15,7 +15,7 @@ from shared.notify import CHANNEL_PREFIX
 log = logging.getLogger(__name__)
 
 # Without Redis the database is polled: fast at first, then backing off.
-POLL_INTERVALS = (0.02, 0.02, 0.05, 0.05, 0.1, 0.1, 0.25)
+POLL_INTERVALS = (0.02, 0.02, 0.05, 0.05, 0.1)
 # With Redis, still re-read the database now and then in case a notification was lost.
 NOTIFIED_RECHECK = 1.0
 

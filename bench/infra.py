@@ -58,7 +58,7 @@ PRODUCTION_TIMINGS = {
 
 
 def launch_fake_llm(workdir: Path) -> tuple[Background, FakeLLM]:
-    """Start `python -m tests.fakellm` on a free port without waiting for it (see wait_ready).
+    """Start `python -m tests.fakellm` on a free port without waiting for it (see wait_fake_llm).
 
     The FakeLLM returned is never started: it only names the URL (Stack reads its `base_url`).
     """

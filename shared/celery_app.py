@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from celery import Celery
+from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
 from shared.config import Settings, get_settings
 
@@ -41,6 +42,11 @@ def create_celery(settings: Settings) -> Celery:
     transport_options: dict[str, Any] = {}
     if broker.startswith("sqla+sqlite"):
         _prepare_sqlite_broker(broker)
+        # Celery 5.7 never passes broker_polling_interval to kombu, and kombu hands transport
+        # options to create_engine (a polling_interval there raises TypeError): set it on the
+        # SQLAlchemy transport class. Measured: pickup p50 1024 ms at kombu's 1 s default,
+        # 86 ms at 50 ms (bench/, FIELD-NOTES).
+        kombu_sqlalchemy.Transport.polling_interval = settings.broker_polling_interval
         # Passed to create_engine by kombu's SQLAlchemy transport: sqlite3's busy timeout.
         transport_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
     else:

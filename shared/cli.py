@@ -77,6 +77,8 @@ def dev(
     commands = {
         "web": [
             _bin("uvicorn"),
+            "--timeout-graceful-shutdown",
+            "10",
             "--factory",
             "api.main:app_factory",
             "--host",

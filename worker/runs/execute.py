@@ -26,7 +26,6 @@ from worker.agent.loop import AgentLoop, ToolInfrastructureError, Turn, TurnFail
 from worker.agent.model import ModelError, Usage
 from worker.runs.emitter import RunEmitter
 from worker.runtime import Runtime
-from worker.tools.todo import build_todo_server
 
 log = logging.getLogger(__name__)
 
@@ -167,7 +166,7 @@ async def _drive(rt: Runtime, turn: Turn, state: TurnState, emitter: RunEmitter)
     # Raised inside the session block, TurnFailed/ModelError would leave it wrapped in an
     # ExceptionGroup by the client's anyio task group: carry it out and raise it bare.
     failure: Exception
-    async with Client(build_todo_server(rt.database)) as client:
+    async with Client(rt.todo_server) as client:
         try:
             return await agent.run(turn, client, state, on_delta)
         except Exception as exc:
@@ -275,9 +274,11 @@ def _usage(prior: Usage, state: TurnState) -> dict[str, int]:
 
 
 def _is_database_error(exc: BaseException) -> bool:
+    """Outages and an exhausted connection pool: retry the turn later, do not fail it."""
     from sqlalchemy.exc import DBAPIError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
 
-    return isinstance(exc, (OperationalError, DBAPIError))
+    return isinstance(exc, (OperationalError, DBAPIError, PoolTimeout))
 
 
 __all__ = ["execute_run", "Run"]
