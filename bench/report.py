@@ -273,7 +273,7 @@ def _phases(result: TierResult) -> list[str]:
 
 
 def _setup_costs(result: TierResult) -> list[str]:
-    """Work the worker repeats for every turn that a long-lived process could do once."""
+    """The MCP setup costs: the server is built once per worker process, a session per turn."""
     if not result.server_builds:
         return []
     inproc = Summary.of(result.inproc_seq.durations)
@@ -294,8 +294,8 @@ def _setup_costs(result: TierResult) -> list[str]:
         ],
     ]
     return [
-        "Per-turn setup inside the worker (`worker/runs/execute.py` `_drive` builds the todo "
-        "MCP server for every turn; the in-process baseline builds it once):",
+        "MCP setup (the worker builds the todo MCP server once per process, as the in-process "
+        "baseline does, and opens one client session per turn):",
         "",
         *_table(["Step", "p50", "p99", "p50 / in-process turn p50"], rows),
     ]
