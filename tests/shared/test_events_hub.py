@@ -4,22 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import threading
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from sqlalchemy import update
 
-from shared.conversations.models import Conversation
 from shared.db import Database, utcnow
 from shared.events import hub as hub_module
 from shared.events import store
 from shared.events.hub import EventHub
 from shared.events.schemas import Event
-from shared.models import Base
 from shared.runs.models import Run
+from tests.factories import create_database, create_run, run_in_own_loop
 
 Scenario = Callable[[Database, EventHub, str], Awaitable[None]]
 
@@ -29,23 +26,8 @@ def run_scenario(tmp_path: Path, scenario: Scenario) -> None:
     of its own (another test's event loop, e.g. Playwright's, may be running in this one)."""
 
     async def main() -> None:
-        db = Database(f"sqlite:///{tmp_path / 'hub.db'}")
-        async with db.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
-        async with db.transaction() as session:
-            conversation = Conversation(user_id="u", title="t", meta={})
-            session.add(conversation)
-            await session.flush()
-            run = Run(
-                user_id="u",
-                conversation_id=conversation.id,
-                status="in_progress",
-                input={"message": "m"},
-                meta={},
-            )
-            session.add(run)
-            await session.flush()
-            run_id = run.id
+        db = await create_database(tmp_path, "hub.db")
+        run_id = await create_run(db)
         hub = EventHub(db, None)
         hub.start()
         try:
@@ -54,20 +36,7 @@ def run_scenario(tmp_path: Path, scenario: Scenario) -> None:
             await hub.stop()
             await db.dispose()
 
-    failure: list[BaseException] = []
-
-    def target(coro: Coroutine[Any, Any, None]) -> None:
-        try:
-            asyncio.run(coro)
-        except BaseException as exc:
-            failure.append(exc)
-
-    thread = threading.Thread(target=target, args=(main(),))
-    thread.start()
-    thread.join(60)
-    assert not thread.is_alive()
-    if failure:
-        raise failure[0]
+    run_in_own_loop(main())
 
 
 async def append(db: Database, run_id: str, *kinds: str) -> list[Event]:

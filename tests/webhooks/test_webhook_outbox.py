@@ -13,10 +13,10 @@ from sqlalchemy import Select, select
 
 from shared.db import Database, utcnow
 from shared.dispatch import Dispatcher
-from shared.models import Base
 from shared.runs.models import Run
 from shared.webhooks import outbox
 from shared.webhooks.models import WebhookDelivery, WebhookMessage
+from tests.factories import create_database, create_run
 
 SCHEDULE = [0.5, 120.0]
 FAILURE = outbox.AttemptResult(outbox.HTTP_ERROR, 500, "HTTP 500", 3)
@@ -24,9 +24,7 @@ FAILURE = outbox.AttemptResult(outbox.HTTP_ERROR, 500, "HTTP 500", 3)
 
 def with_database(tmp_path: Path, body: Callable[[Database], Awaitable[None]]) -> None:
     async def go() -> None:
-        database = Database(f"sqlite:///{tmp_path / 'outbox.db'}")
-        async with database.engine.begin() as conn:
-            await conn.run_sync(Base.metadata.create_all)
+        database = await create_database(tmp_path, "outbox.db")
         try:
             await body(database)
         finally:
@@ -36,24 +34,17 @@ def with_database(tmp_path: Path, body: Callable[[Database], Awaitable[None]]) -
 
 
 async def ended_run(database: Database, dispatcher: Dispatcher) -> str:
-    from shared.conversations.models import Conversation
-
+    run_id = await create_run(
+        database,
+        user_id="u1",
+        status="completed",
+        output={"response": "hello", "tool_calls": []},
+        webhook_url="http://127.0.0.1:9/hook",
+        finished_at=utcnow(),
+    )
     async with database.transaction() as session:
-        conversation = Conversation(user_id="u1", title="t", meta={})
-        session.add(conversation)
-        await session.flush()
-        run = Run(
-            user_id="u1",
-            conversation_id=conversation.id,
-            status="completed",
-            input={"message": "hi"},
-            output={"response": "hello", "tool_calls": []},
-            meta={},
-            webhook_url="http://127.0.0.1:9/hook",
-            finished_at=utcnow(),
-        )
-        session.add(run)
-        await session.flush()
+        run = await session.get(Run, run_id)
+        assert run is not None
         message = await outbox.enqueue(session, dispatcher, run)
         assert message is not None
         assert await outbox.enqueue(session, dispatcher, run) is message  # once per run

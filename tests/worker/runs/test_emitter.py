@@ -3,65 +3,26 @@
 from __future__ import annotations
 
 import asyncio
-import threading
-from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any
 
 from sqlalchemy import select, update
 
-from shared.conversations.models import Conversation
 from shared.db import Database
 from shared.events import store
 from shared.events.models import RunEvent
-from shared.models import Base
 from shared.runs.models import Run
+from tests.factories import create_database, create_run, run_in_own_loop
 from worker.runs.emitter import FLUSH_DELTAS, RunEmitter
 
 TOKEN = "lease-token"
 
 
-def run_in_own_loop(coro: Coroutine[Any, Any, None]) -> None:
-    """asyncio.run in a thread of its own: another test's loop (Playwright's) may be running."""
-    failure: list[BaseException] = []
-
-    def target() -> None:
-        try:
-            asyncio.run(coro)
-        except BaseException as exc:  # reported in the test's thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=target)
-    thread.start()
-    thread.join(60)
-    assert not thread.is_alive(), "the scenario did not finish"
-    if failure:
-        raise failure[0]
-
-
 async def fresh_database(path: Path) -> Database:
-    db = Database(f"sqlite:///{path / 'events.db'}")
-    async with db.engine.begin() as conn:
-        await conn.run_sync(Base.metadata.create_all)
-    return db
+    return await create_database(path, "events.db")
 
 
 async def new_run(database: Database) -> str:
-    async with database.transaction() as session:
-        conversation = Conversation(user_id="u", title="t", meta={})
-        session.add(conversation)
-        await session.flush()
-        run = Run(
-            user_id="u",
-            conversation_id=conversation.id,
-            status="in_progress",
-            input={"message": "m"},
-            meta={},
-            lease_token=TOKEN,
-        )
-        session.add(run)
-        await session.flush()
-        return run.id
+    return await create_run(database, lease_token=TOKEN)
 
 
 async def stored(database: Database, run_id: str) -> list[tuple[int, str, str]]:
