@@ -133,7 +133,15 @@ async def _database_down(request: Request, exc: Exception) -> JSONResponse:
         and not isinstance(exc, OperationalError)
     ):
         return await _unexpected(request, exc)
-    log.warning("database unavailable on %s: %s", request.url.path, type(exc).__name__)
+    # The SQLSTATE says which (deadlock 40P01, connection failure 08xxx …) without logging the
+    # statement's parameters, which may hold user content.
+    sqlstate = getattr(getattr(exc, "orig", None), "sqlstate", None)
+    log.warning(
+        "database unavailable on %s: %s (sqlstate %s)",
+        request.url.path,
+        type(exc).__name__,
+        sqlstate,
+    )
     return JSONResponse(
         {"detail": "database unavailable, retry shortly"},
         status_code=503,

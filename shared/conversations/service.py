@@ -12,6 +12,7 @@ from shared.conversations.models import Conversation, Message
 from shared.db import utcnow
 from shared.errors import NotFound
 from shared.pagination import fetch_page
+from shared.runs.models import Run
 
 
 async def create(
@@ -50,6 +51,12 @@ async def list_page(
 async def remove(session: AsyncSession, user_id: str, conversation_id: str) -> None:
     """Delete a conversation; its messages, runs and tool calls go with it (ON DELETE CASCADE)."""
     conversation = await get(session, user_id, conversation_id)
+    # Lock the runs before the conversation row, in the order a worker takes them (run, then
+    # the conversation via its messages' foreign key): opposite orders deadlock on PostgreSQL
+    # when a turn is running. Its worker then finds the run gone and stops.
+    await session.execute(
+        select(Run.id).where(Run.conversation_id == conversation.id).with_for_update()
+    )
     await session.execute(delete(Conversation).where(Conversation.id == conversation.id))
 
 

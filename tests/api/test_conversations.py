@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any
 
 from tests.api.conftest import count, create_conversation
@@ -138,3 +139,26 @@ def test_submitting_to_a_conversation_touches_updated_at(api: Api) -> None:
     fetched = api.get(f"/v1/conversations/{created['id']}").json()
     assert _utc(fetched["updated_at"]) >= _utc(created["updated_at"])
     assert fetched["created_at"] == created["created_at"]
+
+
+def test_deleting_a_conversation_while_its_turn_streams(api: Api) -> None:
+    run = api.submit("a long story [[stream=40,0.1]]")
+    deadline = time.monotonic() + 30
+    while api.get(f"/v1/runs/{run['id']}").json()["status"] != "in_progress":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(0.5)  # the worker is writing deltas now
+    deleted = api.delete(f"/v1/conversations/{run['conversation_id']}")
+    assert deleted.status_code == 204, deleted.text
+    assert api.get(f"/v1/runs/{run['id']}").status_code == 404
+    # The worker gives the run up; the user's next turn runs normally.
+    assert api.turn("Add a task to move on")["status"] == "completed"
+
+
+def test_deleting_a_conversation_as_its_turn_starts(api: Api) -> None:
+    """Submit and delete at once, so the delete meets the worker's claim transaction."""
+    for i in range(30):
+        run = api.submit(f"Add a task to race {i}")
+        deleted = api.delete(f"/v1/conversations/{run['conversation_id']}")
+        assert deleted.status_code == 204, deleted.text
+    assert api.turn("Add a task to move on")["status"] == "completed"
