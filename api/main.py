@@ -12,7 +12,6 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import errors, live, metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import chat, conversations, health, runs, tasks, webhooks
-from api.waiting import RunWatcher
 from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.logging import configure_logging
@@ -29,11 +28,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
         app.state.db = Database(settings.database_url)
-        app.state.watcher = RunWatcher(settings.redis_url)
         app.state.limiter = build_rate_limiter(
             settings.redis_url, settings.rate_limit_runs_per_minute
         )
-        await app.state.watcher.start()
         await live.open_live(app, settings, app.state.db)
         log.info(
             "Parley API up (%s mode, model: %s)",
@@ -44,7 +41,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await live.close_live(app)
-            await app.state.watcher.stop()
             await app.state.db.dispose()
 
     app = FastAPI(

@@ -18,7 +18,6 @@ from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.events.bus import EventBus
 from shared.events.store import attach_bus
-from shared.notify import RunNotifier
 from worker.agent.model import ChatModel
 from worker.lease import LeaseKeeper
 from worker.tools.todo import build_todo_server
@@ -52,7 +51,7 @@ class Runtime:
         self._ready.wait()
         # Publishes each committed event batch to Redis (services mode) without the turn waiting.
         self.bus = EventBus(settings.redis_url)
-        self.database, self.notifier, self.keeper = self.call(self._open())
+        self.database, self.keeper = self.call(self._open())
         self.model = build_model(settings)
         # Built once per process (8–20 ms a build, measured in bench/); every turn opens its
         # own MCP client session on it.
@@ -65,7 +64,7 @@ class Runtime:
         self.loop.call_soon(self._ready.set)
         self.loop.run_forever()
 
-    async def _open(self) -> tuple[Database, RunNotifier, LeaseKeeper]:
+    async def _open(self) -> tuple[Database, LeaseKeeper]:
         database = Database(self.settings.database_url)
         self.bus.start()
         attach_bus(database.sessions, self.bus)
@@ -75,7 +74,7 @@ class Runtime:
             Database(self.settings.database_url, pool_size=1), self.settings.run_lease_seconds
         )
         keeper.start()
-        return database, RunNotifier(self.settings.redis_url), keeper
+        return database, keeper
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:
         """Run `coro` on the loop and wait for it (from a Celery pool thread)."""
@@ -86,7 +85,6 @@ class Runtime:
             await self.keeper.stop()
             await self.keeper.database.dispose()
             await self.webhooks.aclose()
-            await self.notifier.close()
             await self.bus.close()
             await self.database.dispose()
 

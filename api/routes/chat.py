@@ -72,7 +72,7 @@ async def chat(
         uow.session, uow.dispatcher, user, run_body, None, request.app.state.limiter
     )
     await uow.commit()
-    run = await wait_for_run(database, request.app.state.watcher, user, run.id, CHAT_WAIT_SECONDS)
+    run = await wait_for_run(database, request.app.state.events, user, run.id, CHAT_WAIT_SECONDS)
     if run.status not in states.TERMINAL:
         return JSONResponse(
             {"run_id": run.id, "status": run.status},

@@ -11,9 +11,9 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentUser, DatabaseDep, UoW
 from api.errors import error_responses
 from api.params import Cursor, Limit, RunId
-from api.waiting import RunWatcher
 from shared.conversations.schemas import ToolCallOut
 from shared.db import Database
+from shared.events.hub import EventHub
 from shared.runs import service, states
 from shared.runs.models import Run
 from shared.runs.schemas import BusyConversation, RunCreate, RunOut, RunStatus
@@ -22,6 +22,8 @@ from shared.schemas import Page, SafeStr
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 CANCEL_WAIT = 3.0
+# Re-read the run now and then even without an event (belt and braces; events wake us).
+RECHECK_SECONDS = 5.0
 
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
@@ -86,7 +88,7 @@ async def get_run(
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
 ) -> RunOut:
     """A run; with `wait`, answers as soon as it is terminal or after `wait` seconds."""
-    run = await wait_for_run(database, request.app.state.watcher, user, run_id, wait)
+    run = await wait_for_run(database, request.app.state.events, user, run_id, wait)
     return RunOut.of(run)
 
 
@@ -101,23 +103,27 @@ async def cancel_run(
     # A running turn stops at the worker's next check (≤ ~1 s): answer with the final state
     # when it comes quickly, else with the run as it is (its status will follow).
     await uow.commit()
-    run = await wait_for_run(database, request.app.state.watcher, user, run_id, CANCEL_WAIT)
+    run = await wait_for_run(database, request.app.state.events, user, run_id, CANCEL_WAIT)
     return RunOut.of(run)
 
 
 async def wait_for_run(
-    database: Database, watcher: RunWatcher, user: str, run_id: str, wait: float
+    database: Database, hub: EventHub, user: str, run_id: str, wait: float
 ) -> Run:
-    """Read the run in short transactions until it is terminal or `wait` runs out."""
+    """Read the run in short transactions until it is terminal or `wait` runs out.
+
+    No transaction stays open while waiting (SQLite would hold its write lock); the run's
+    events wake the waiter.
+    """
     deadline = time.monotonic() + wait
-    async with watcher.watching(run_id) as waiter:
+    async with hub.changes(run_id) as changed:
         while True:
             async with database.sessions() as session:
                 run = await service.get(session, user, run_id)
             remaining = deadline - time.monotonic()
             if run.status in states.TERMINAL or remaining <= 0:
                 return run
-            await waiter.wait(remaining)
+            await changed(min(remaining, RECHECK_SECONDS))
 
 
 def legacy_tool_calls(run: Run) -> list[dict[str, object]]:

@@ -15,8 +15,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import sys
 from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -146,6 +147,25 @@ class EventHub:
                     backlog = []
                     continue
                 backlog = await self._take(run_id, sub, cursor)
+
+    @contextlib.asynccontextmanager
+    async def changes(self, run_id: str) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
+        """Wake-ups when the run gets a new event (for long-polls that re-read the run row).
+
+        Every status change is an event, so this is the long-poll's only signal: Redis
+        pub/sub in services mode, the shared poller in embedded mode. Register before reading
+        the run, so a change between the read and the wait still wakes the waiter.
+        """
+        with self._subscribe(run_id) as (feed, sub):
+            if feed.seen is None:
+                feed.seen = await self._last_id(run_id, sys.maxsize)
+
+            async def wait(timeout: float) -> None:
+                await self._wait(sub, timeout)
+                sub.queue.clear()
+                sub.resync = False
+
+            yield wait
 
     @staticmethod
     async def _wait(sub: Subscription, idle_seconds: float) -> bool:

@@ -82,9 +82,7 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
             await events.append(session, run.id, [(RUN_IN_PROGRESS, run_data(run))])
     if turn is None:  # gave up on a run that kept losing its worker
         await dispatcher.flush()
-        await rt.notifier.run_changed(run_id, states.FAILED)
         return
-    await rt.notifier.run_changed(run_id, states.IN_PROGRESS)
     log.info("run %s: started (attempt %d)", run_id, run.attempts)
 
     deadline = started_at + dt.timedelta(seconds=settings.run_timeout_seconds)
@@ -242,7 +240,6 @@ async def _record_ending(
                 await events.append(session, run_id, [(MESSAGE_COMPLETED, message_data(message))])
         await runs_service.run_ended(session, dispatcher, run_id)
     await dispatcher.flush()
-    await rt.notifier.run_changed(run_id, ending.status)
     log.info("run %s: %s", run_id, ending.status)
 
 
