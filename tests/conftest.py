@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,19 +68,31 @@ def teardown_stack(stack: Stack, failed: bool) -> None:
         stack.redis_server.stop()
 
 
-@pytest.fixture(scope="session", params=TIERS)
-def stack(
-    request: pytest.FixtureRequest, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
+@contextlib.contextmanager
+def running_stack(
+    request: pytest.FixtureRequest, tier: str, workdir: Path, llm: FakeLLM, **kwargs: object
 ) -> Iterator[Stack]:
-    tier = str(request.param)
-    s = build_stack(tier, tmp_path_factory.mktemp(f"stack-{tier}"), llm)
+    """A started stack, torn down afterwards (its logs printed if anything failed)."""
+    s = build_stack(tier, workdir, llm, **kwargs)
+    failed_before = request.session.testsfailed
     try:
         s.start()
     except Exception:
         teardown_stack(s, failed=True)
         raise
-    yield s
-    teardown_stack(s, failed=request.session.testsfailed > 0)
+    try:
+        yield s
+    finally:
+        teardown_stack(s, failed=request.session.testsfailed > failed_before)
+
+
+@pytest.fixture(scope="session", params=TIERS)
+def stack(
+    request: pytest.FixtureRequest, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    tier = str(request.param)
+    with running_stack(request, tier, tmp_path_factory.mktemp(f"stack-{tier}"), llm) as s:
+        yield s
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from celery.signals import worker_process_init, worker_shutdown
+from celery.signals import worker_shutdown
 
 from shared.celery_app import celery_app
 from shared.logging import configure_logging
@@ -14,11 +14,6 @@ from worker.tasks import webhooks as _webhooks  # noqa: F401
 
 app = celery_app
 configure_logging("worker")
-
-
-@worker_process_init.connect  # type: ignore[untyped-decorator]
-def _after_fork(**_: Any) -> None:
-    """Prefork children build their own loop and pools lazily; nothing to inherit."""
 
 
 @worker_shutdown.connect  # type: ignore[untyped-decorator]

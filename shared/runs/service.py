@@ -8,7 +8,6 @@ import json
 from collections.abc import Sequence
 
 from sqlalchemy import select, text
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.config import get_settings
@@ -100,18 +99,9 @@ async def submit(
         idempotency_key=idempotency_key,
         request_hash=request_fingerprint(body) if idempotency_key else None,
     )
-    try:
-        async with session.begin_nested():
-            session.add(run)
-            await session.flush()
-    except IntegrityError:
-        # A concurrent request with the same key won the insert: answer with its run.
-        if idempotency_key is None:
-            raise
-        existing = await find_idempotent(session, user_id, idempotency_key, body)
-        if existing is None:
-            raise
-        return existing, True
+    # No race on the key to handle here: _serialize_on_key made same-key submits take turns.
+    session.add(run)
+    await session.flush()
     await events.append(session, run.id, [(RUN_QUEUED, run_data(run))])
     conversations.touch(conversation)
     # A run behind an unfinished one is dispatched when that one ends (dispatch_next).

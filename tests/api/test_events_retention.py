@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.api.sse import read_events
-from tests.conftest import TIERS, build_stack, teardown_stack
+from tests.conftest import TIERS, running_stack
 from tests.fakellm import FakeLLM
 from tests.stack import Api, Stack
 
@@ -26,14 +26,8 @@ def short_stack(
 ) -> Iterator[Stack]:
     tier = str(request.param)
     workdir: Path = tmp_path_factory.mktemp(f"retention-{tier}")
-    stack = build_stack(tier, workdir, llm, extra_env=SHORT)
-    try:
-        stack.start()
-    except Exception:
-        teardown_stack(stack, failed=True)
-        raise
-    yield stack
-    teardown_stack(stack, failed=request.session.testsfailed > 0)
+    with running_stack(request, tier, workdir, llm, extra_env=SHORT) as stack:
+        yield stack
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.api.conftest import count
-from tests.conftest import TIERS, build_stack, teardown_stack
+from tests.conftest import TIERS, running_stack
 from tests.fakellm import FakeLLM
 from tests.stack import Api, Stack
 
@@ -126,19 +126,9 @@ def cors_stack(
 ) -> Iterator[Stack]:
     tier = str(request.param)
     workdir: Path = tmp_path_factory.mktemp(f"cors-{tier}")
-    stack = build_stack(
-        tier,
-        workdir,
-        llm,
-        extra_env={"CORS_ALLOW_ORIGINS": "https://app.example, https://admin.example"},
-    )
-    try:
-        stack.start()
-    except Exception:
-        teardown_stack(stack, failed=True)
-        raise
-    yield stack
-    teardown_stack(stack, failed=request.session.testsfailed > 0)
+    origins = {"CORS_ALLOW_ORIGINS": "https://app.example, https://admin.example"}
+    with running_stack(request, tier, workdir, llm, extra_env=origins) as stack:
+        yield stack
 
 
 def test_cors_allows_the_configured_origins_with_authorization(cors_stack: Stack) -> None:

@@ -16,17 +16,25 @@ def test_fuzz_every_route(stack: Stack, api: Api) -> None:
     api.turn("Add a task to seed the fuzzer")  # some real data behind the ids
     result = subprocess.run(
         [
-            str(SCHEMATHESIS), "run", f"{stack.api_url}/openapi.json",
-            "--header", f"Authorization: Bearer {make_token(api.user)}",
-            "--checks", "all",
+            str(SCHEMATHESIS),
+            "run",
+            f"{stack.api_url}/openapi.json",
+            "--header",
+            f"Authorization: Bearer {make_token(api.user)}",
+            "--checks",
+            "all",
             # Server-side rules JSON Schema cannot state (no NUL anywhere inside arbitrary
             # metadata JSON, webhook URLs resolving to private addresses) reject some
             # schema-valid inputs by design; those are tested explicitly elsewhere.
-            "--exclude-checks", "positive_data_acceptance",
-            "--max-examples", str(MAX_EXAMPLES),
+            "--exclude-checks",
+            "positive_data_acceptance",
+            "--max-examples",
+            str(MAX_EXAMPLES),
             "--generation-deterministic",
-            "--request-timeout", "70",
-            "--workers", "1",  # one at a time: a parallel DELETE would race the stateful links
+            "--request-timeout",
+            "70",
+            "--workers",
+            "1",  # one at a time: a parallel DELETE would race the stateful links
             "--no-color",
         ],
         capture_output=True,

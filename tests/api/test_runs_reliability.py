@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import build_stack, teardown_stack
+from tests.conftest import running_stack
 from tests.fakellm import FakeLLM
 from tests.stack import Api, Stack
 
@@ -134,14 +134,16 @@ def test_interrupt_cancels_the_active_turn_and_runs_the_new_one(api: Api) -> Non
 
 @pytest.fixture(scope="module")
 def limited(
-    stack: Stack, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest,
+    stack: Stack,
+    llm: FakeLLM,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
     """A stack of the same tier with a limit of 3 runs per minute."""
     workdir: Path = tmp_path_factory.mktemp(f"limited-{stack.tier}")
-    s = build_stack(stack.tier, workdir, llm, extra_env={"RATE_LIMIT_RUNS_PER_MINUTE": "3"})
-    s.start()
-    yield s
-    teardown_stack(s, failed=False)
+    env = {"RATE_LIMIT_RUNS_PER_MINUTE": "3"}
+    with running_stack(request, stack.tier, workdir, llm, extra_env=env) as s:
+        yield s
 
 
 def test_rate_limit_answers_429_with_retry_after_per_user(limited: Stack) -> None:

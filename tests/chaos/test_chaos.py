@@ -19,7 +19,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from tests.conftest import build_stack, teardown_stack
+from tests.conftest import running_stack
 from tests.fakellm import FakeLLM
 from tests.stack import PG_ADMIN_URL, Api, Stack, _psycopg
 
@@ -28,18 +28,12 @@ CONVERSATIONS = 10
 
 
 @pytest.fixture
-def chaos_stack(llm: FakeLLM, tmp_path: Path) -> Iterator[Stack]:
+def chaos_stack(request: pytest.FixtureRequest, llm: FakeLLM, tmp_path: Path) -> Iterator[Stack]:
     # The rate limiter stays on (generously) so every scenario also exercises its Redis
     # fallback to the database.
     env = {"RUN_MAX_ATTEMPTS": "5", "RATE_LIMIT_RUNS_PER_MINUTE": "600"}
-    s = build_stack("services", tmp_path, llm, extra_env=env)
-    s.start()
-    ok = False
-    try:
+    with running_stack(request, "services", tmp_path, llm, extra_env=env) as s:
         yield s
-        ok = True
-    finally:
-        teardown_stack(s, failed=not ok)
 
 
 def _submit_turns(api: Api, count: int, tag: str) -> list[dict[str, Any]]:
