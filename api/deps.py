@@ -3,34 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.auth import InvalidToken, user_from_token
 from shared.config import Settings
 from shared.db import Database
-from shared.dispatch import Dispatcher
+from shared.uow import UnitOfWork, unit_of_work
 
 
 class Unauthorized(Exception):
     """Rendered as 401 with WWW-Authenticate: Bearer."""
-
-
-@dataclass
-class UnitOfWork:
-    """One request's session and the jobs to send once it commits."""
-
-    session: AsyncSession
-    dispatcher: Dispatcher = field(default_factory=Dispatcher)
-
-    async def commit(self) -> None:
-        """Commit now (for routes that go on to wait), then publish what was buffered."""
-        await self.session.commit()
-        await self.dispatcher.flush()
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -44,22 +29,10 @@ def get_database(request: Request) -> Database:
 
 
 async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
-    """Commit at the request boundary, then (and only then) publish the buffered jobs.
-
-    Function-scoped, so the commit happens before the response is sent: a client that reads
-    the run it was just given always finds it.
-    """
-    database = get_database(request)
-    async with database.sessions() as session:
-        uow = UnitOfWork(session)
-        try:
-            yield uow
-            await session.commit()
-        except BaseException:
-            await session.rollback()
-            uow.dispatcher.discard()
-            raise
-    await uow.dispatcher.flush()
+    """The request's unit of work: it commits before the response is sent (function scope), so
+    a client that reads the run it was just given always finds it."""
+    async with unit_of_work(get_database(request)) as uow:
+        yield uow
 
 
 _bearer = HTTPBearer(auto_error=False)
@@ -83,4 +56,4 @@ CurrentUser = Annotated[str, Depends(current_user)]
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 DatabaseDep = Annotated[Database, Depends(get_database)]
 
-__all__ = ["CurrentUser", "DatabaseDep", "SettingsDep", "UoW", "Unauthorized"]
+__all__ = ["CurrentUser", "DatabaseDep", "SettingsDep", "UoW", "UnitOfWork", "Unauthorized"]

@@ -189,7 +189,7 @@ async def read_run_stats(conn: AsyncConnection) -> RunStats:
     if dialect == "postgresql":
         await conn.execute(text(f"SET LOCAL statement_timeout = {int(QUERY_TIMEOUT_SECONDS)}000"))
 
-    by_status = dict.fromkeys(states.ALL, 0)
+    by_status: dict[str, int] = {str(s): 0 for s in states.ALL}
     for status, count in await conn.execute(select(Run.status, func.count()).group_by(Run.status)):
         by_status[status] = int(count)
 
@@ -199,7 +199,7 @@ async def read_run_stats(conn: AsyncConnection) -> RunStats:
 
     ran = _durations(dialect, Run.started_at, Run.finished_at)
     empty = HistogramData((0,) * len(RUN_BUCKETS), 0, 0.0)
-    durations = dict.fromkeys(sorted(states.TERMINAL), empty)
+    durations: dict[str, HistogramData] = {str(s): empty for s in sorted(states.TERMINAL)}
     result = await conn.execute(
         select(ran.c.status, *_histogram_of(ran.c.seconds)).group_by(ran.c.status)
     )

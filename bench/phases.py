@@ -7,7 +7,7 @@ import logging
 
 from celery import Celery
 
-from bench import floor, scenarios
+from bench import floor, scenarios, sqlphases
 from bench.client import make_client
 from bench.infra import BenchStack
 from bench.inprocess import InProcessAgent
@@ -76,6 +76,8 @@ async def measure_turns(stack: BenchStack, sizes: Sizes, result: TierResult) -> 
     finally:
         # Its pooled connections would count against PostgreSQL's limit during Parley's burst.
         await agent.close()
+    log.info("%s: SQL per turn", tier)
+    result.sql = await asyncio.to_thread(sqlphases.measure, stack)
     log.info("%s: Parley burst (%d turns)", tier, sizes.burst)
     probe = ConnectionProbe(stack.database_url) if tier == "services" else None
     try:
@@ -85,6 +87,16 @@ async def measure_turns(stack: BenchStack, sizes: Sizes, result: TierResult) -> 
     finally:
         if probe is not None:
             probe.close()
+    log.info("%s: throughput with a second worker process", tier)
+    stack.start_worker("worker2")
+    both = {**pids, "worker": stack.pid("worker"), "worker2": stack.pid("worker2")}
+    half = sizes.duration / 2
+    result.parley_tp2 = await scenarios.parley_throughput(
+        stack.api_url, sizes.clients, half, TURN_TIMEOUT, both
+    )
+    result.parley_tp2 += await scenarios.parley_throughput(
+        stack.api_url, sizes.clients, half, TURN_TIMEOUT, both
+    )
 
 
 def _rounds(total: int, rounds: int) -> list[int]:

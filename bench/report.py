@@ -6,7 +6,9 @@ import math
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from bench import sqlphases
 from bench.client import TurnSample
 from bench.scenarios import INPROCESS, Burst, Sequential, Throughput, Turns
 from bench.stats import Summary, percentile, ratio
@@ -46,6 +48,8 @@ class TierResult:
     server_builds: list[float] = field(default_factory=list)  # build_todo_server (s)
     sessions: list[float] = field(default_factory=list)  # MCP Client open + close (s)
     complaints: Counter[str] = field(default_factory=Counter)  # WARNING/ERROR log lines
+    parley_tp2: Throughput | None = None  # the same load with a second worker process
+    sql: list[dict[str, Any]] = field(default_factory=list)  # one turn's transactions
 
 
 def _ms(seconds: float) -> str:
@@ -87,6 +91,8 @@ def render_tier(result: TierResult, sizes: Sizes) -> str:
         *_figures(result, sizes),
         "",
         *_cpu(result),
+        "",
+        *sqlphases.render(result.sql),
         "",
         *_phases(result),
         "",
@@ -145,6 +151,17 @@ def _figures(result: TierResult, sizes: Sizes) -> list[str]:
                 f"{p.per_second:.1f} turns/s",
                 f"in-process, {b.clients} concurrent loops: {b.per_second:.1f} turns/s",
                 _x(ratio(p.per_second, b.per_second)),
+            ]
+        )
+    if result.parley_tp2 is not None and result.parley_tp is not None:
+        p1, p2 = result.parley_tp, result.parley_tp2
+        rows.append(
+            [
+                f"Throughput with 2 worker processes, {p2.clients} clients "
+                f"({p2.completed} turns in {p2.elapsed:.1f} s)",
+                f"{p2.per_second:.1f} turns/s",
+                f"1 worker process (above): {p1.per_second:.1f} turns/s",
+                _x(ratio(p2.per_second, p1.per_second)),
             ]
         )
     if result.parley_burst is not None:
@@ -343,7 +360,7 @@ def _health(result: TierResult) -> list[str]:
 
 def render(results: list[TierResult], sizes: Sizes, header: list[str]) -> str:
     """The whole report: context lines, then one section per tier."""
-    parts = ["# Parley benchmark (issue 2)", "", *header, ""]
+    parts = ["# Parley benchmark", "", *header, ""]
     for result in results:
         parts.extend([render_tier(result, sizes), ""])
     return "\n".join(parts)

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 from types import FrameType
 
+from bench import plots
 from bench.infra import (
     PRODUCTION_TIMINGS,
     BenchStack,
@@ -194,6 +195,9 @@ def main(argv: list[str] | None = None) -> int:
     text = render(results, sizes, header(sizes, args.note, load_before, stack_env))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(text + "\n")
+    if not sizes.quick:
+        for path in plots.write_all(results, sizes.llm_seconds, ROOT / "docs"):
+            log.info("plot written to %s", path)
     print(text)
     log.info("done in %.1f s; table written to %s", time.monotonic() - started, args.output)
     return 0

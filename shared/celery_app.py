@@ -103,10 +103,10 @@ def create_celery(settings: Settings) -> Celery:
 celery_app = create_celery(get_settings())
 
 
-def send(task_name: str, *args: Any) -> bool:
+def send(task_name: str, *args: Any, countdown: float | None = None) -> bool:
     """Publish a task by name; False (logged) if the broker is unreachable right now."""
     try:
-        celery_app.send_task(task_name, args=list(args))
+        celery_app.send_task(task_name, args=list(args), countdown=countdown)
     except Exception:
         log.warning("dispatch of %s %s failed; the sweeper will retry", task_name, args)
         return False

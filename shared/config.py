@@ -76,7 +76,16 @@ class Settings(BaseSettings):
     )
     cors_allow_origins: str = Field("", description="Comma-separated browser origins allowed.")
     worker_concurrency: int = Field(
-        200, ge=1, description="Turns one worker process holds in flight (threads over one loop)."
+        200, ge=1, description="Celery threads per worker process: turns it claims at once."
+    )
+    worker_max_turns: int = Field(
+        1000,
+        ge=1,
+        description="Turns one worker process runs at once on its loop (each claimed by a thread, "
+        "then run without holding it).",
+    )
+    worker_shutdown_grace_seconds: float = Field(
+        30, ge=0, description="Time in-flight turns get to finish after SIGTERM."
     )
     db_pool_size: int = Field(
         5, ge=1, le=200, description="Database connections each process keeps open."

@@ -71,6 +71,11 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
+def rowcount(result: Any) -> int:
+    """Rows an UPDATE or DELETE matched (0 when the driver cannot say)."""
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 def sync_url(url: str) -> str:
     """The URL for synchronous use (Alembic): psycopg 3 for PostgreSQL, pysqlite for SQLite."""
     parsed = make_url(url)
@@ -148,10 +153,6 @@ class Database:
     def __init__(self, url: str | None = None, *, pool_size: int | None = None) -> None:
         self.engine = make_engine(url, pool_size=pool_size)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-
-    @property
-    def is_sqlite(self) -> bool:
-        return self.engine.dialect.name == "sqlite"
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -2,7 +2,7 @@
 
 from shared.conversations.models import Conversation, Message
 from shared.db import Base
-from shared.events.models import EventStream, RunEvent
+from shared.events.models import RunEvent
 from shared.runs.models import Run, ToolCall
 from shared.tasks.models import Task
 from shared.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSecret
@@ -10,7 +10,6 @@ from shared.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSecre
 __all__ = [
     "Base",
     "Conversation",
-    "EventStream",
     "Message",
     "Run",
     "RunEvent",

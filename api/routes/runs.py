@@ -16,7 +16,8 @@ from shared.db import Database
 from shared.events.hub import EventHub
 from shared.runs import service, states
 from shared.runs.models import Run
-from shared.runs.schemas import BusyConversation, RunCreate, RunOut, RunStatus
+from shared.runs.schemas import BusyConversation, RunCreate, RunOut
+from shared.runs.status import RunStatus
 from shared.schemas import Page, SafeStr
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])

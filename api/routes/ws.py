@@ -24,11 +24,11 @@ from sqlalchemy.exc import DBAPIError
 
 from shared.auth import InvalidToken, user_from_token
 from shared.db import Database
-from shared.dispatch import Dispatcher
 from shared.errors import DomainError
 from shared.events.hub import EventHub
 from shared.runs import service as runs_service
 from shared.runs.schemas import RunCreate
+from shared.uow import unit_of_work
 
 router = APIRouter(tags=["events"])
 log = logging.getLogger(__name__)
@@ -187,17 +187,11 @@ class LiveSocket:
             )
             return
         limiter = getattr(self.websocket.app.state, "limiter", None)
-        dispatcher = Dispatcher()
         try:
-            async with self.database.sessions() as session:
-                try:
-                    run, _ = await runs_service.submit(
-                        session, dispatcher, self.user, body, None, limiter
-                    )
-                    await session.commit()
-                except BaseException:
-                    await session.rollback()
-                    raise
+            async with unit_of_work(self.database) as uow:
+                run, _ = await runs_service.submit(
+                    uow.session, uow.dispatcher, self.user, body, None, limiter
+                )
         except DomainError as exc:
             data = {"status": exc.status_code, "detail": exc.detail, **exc.extra}
             await self._send({"type": "error", "run_id": None, "data": data})
@@ -205,7 +199,6 @@ class LiveSocket:
         except (DBAPIError, OSError):
             await self._error(None, 503, "database unavailable, retry shortly")
             return
-        await dispatcher.flush()
         await self._subscribe(run.id, 0)
 
     async def _follow(self, run_id: str, after: int) -> None:

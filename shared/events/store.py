@@ -1,8 +1,10 @@
 """The durable event log: numbered appends, reads after N, and pruning after retention.
 
-Ids come from one counter row per run, bumped with an upsert in the writer's own transaction:
-the row lock orders concurrent writers (the API's `run.queued`/`run.cancelled`, the worker,
-the sweeper) and a rollback gives the ids back, so every run reads 1, 2, 3 … with no gap.
+Ids come from the run's own counter (`runs.last_event_seq`), bumped in the writer's
+transaction: the row lock orders concurrent writers (the API's `run.queued`/`run.cancelled`,
+the worker, the sweeper) and a rollback gives the ids back, so every run reads 1, 2, 3 … with
+no gap. A status change bumps the counter in its own UPDATE (shared.runs.states) and passes
+the id it got as `last`, so most events cost one INSERT and nothing more.
 Events appended in a transaction are handed to the session's event bus after it commits
 (never before: a client must not see an event that could still roll back).
 """
@@ -15,13 +17,14 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from sqlalchemy import delete, event, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 
 from shared.db import utcnow
-from shared.events.models import EventStream, RunEvent
-from shared.events.schemas import TERMINAL_TYPES, Event
+from shared.events.models import RunEvent
+from shared.events.schemas import Event
+from shared.runs.models import Run
+from shared.runs.status import RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -38,13 +41,26 @@ class CommittedEventSink(Protocol):
 
 
 async def append(
-    session: AsyncSession, run_id: str, items: Sequence[tuple[str, dict[str, Any]]]
+    session: AsyncSession,
+    run_id: str,
+    items: Sequence[tuple[str, dict[str, Any]]],
+    *,
+    last: int | None = None,
+    holder: str | None = None,
 ) -> list[Event]:
-    """Append events to a run's log in this transaction; returns them with their ids."""
+    """Append events to a run's log in this transaction; returns them with their ids.
+
+    `last`: the id the caller already reserved for the last item (its UPDATE bumped the
+    counter). `holder`: reserve only while that lease token holds the run in progress; a writer
+    that lost its run gets [] and writes nothing.
+    """
     if not items:
         return []
-    ended = any(kind in TERMINAL_TYPES for kind, _ in items)
-    last = await _reserve(session, run_id, len(items), ended)
+    if last is None:
+        reserved = await _reserve(session, run_id, len(items), holder)
+        if reserved is None:
+            return []
+        last = reserved
     first = last - len(items) + 1
     now = utcnow()
     events = [Event(run_id, first + i, kind, data) for i, (kind, data) in enumerate(items)]
@@ -59,21 +75,20 @@ async def append(
     return events
 
 
-async def _reserve(session: AsyncSession, run_id: str, count: int, ended: bool) -> int:
-    """Bump the run's counter by `count` (creating it at 0) and return the new last id."""
-    dialect = session.get_bind().dialect.name
-    builder: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    changes: dict[str, Any] = {"last_seq": EventStream.last_seq + count}
-    values: dict[str, Any] = {"run_id": run_id, "last_seq": count}
-    if ended:
-        changes["ended_at"] = values["ended_at"] = utcnow()
-    statement = (
-        builder(EventStream)
-        .values(**values)
-        .on_conflict_do_update(index_elements=[EventStream.run_id], set_=changes)
-        .returning(EventStream.last_seq)
+async def _reserve(
+    session: AsyncSession, run_id: str, count: int, holder: str | None
+) -> int | None:
+    """Bump the run's counter by `count` and return the new last id (None: not held)."""
+    statement = update(Run).where(Run.id == run_id)
+    if holder is not None:
+        statement = statement.where(Run.status == RunStatus.IN_PROGRESS, Run.lease_token == holder)
+    result = await session.execute(
+        statement.values(last_event_seq=Run.last_event_seq + count)
+        .returning(Run.last_event_seq)
+        .execution_options(synchronize_session=False)
     )
-    return int((await session.execute(statement)).scalar_one())
+    value = result.scalar_one_or_none()
+    return None if value is None else int(value)
 
 
 async def read(
@@ -90,26 +105,24 @@ async def read(
 
 
 async def last_ids(session: AsyncSession, run_ids: Sequence[str]) -> dict[str, int]:
-    """The newest event id of each run that has a log (runs without one are absent)."""
+    """The newest event id of each run (runs that no longer exist are absent)."""
     if not run_ids:
         return {}
-    rows = await session.execute(
-        select(EventStream.run_id, EventStream.last_seq).where(EventStream.run_id.in_(run_ids))
-    )
+    rows = await session.execute(select(Run.id, Run.last_event_seq).where(Run.id.in_(run_ids)))
     return {run_id: int(last) for run_id, last in rows}
 
 
 async def prune(session: AsyncSession, ended_before: dt.datetime, batch: int) -> int:
     """Delete the events of up to `batch` runs that ended before the cutoff; returns runs pruned.
 
-    The counter row stays (with `pruned_at`), so a late reader still learns the last id.
+    The run keeps its counter (and `events_pruned_at`), so a late reader still learns the last id.
     """
     run_ids = list(
         (
             await session.execute(
-                select(EventStream.run_id)
-                .where(EventStream.ended_at < ended_before)
-                .order_by(EventStream.ended_at)
+                select(Run.id)
+                .where(Run.finished_at < ended_before, Run.events_pruned_at.is_(None))
+                .order_by(Run.finished_at)
                 .limit(batch)
             )
         ).scalars()
@@ -118,9 +131,10 @@ async def prune(session: AsyncSession, ended_before: dt.datetime, batch: int) ->
         return 0
     await session.execute(delete(RunEvent).where(RunEvent.run_id.in_(run_ids)))
     await session.execute(
-        update(EventStream)
-        .where(EventStream.run_id.in_(run_ids))
-        .values(ended_at=None, pruned_at=utcnow())
+        update(Run)
+        .where(Run.id.in_(run_ids))
+        .values(events_pruned_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
     return len(run_ids)
 

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, JSONType, UTCDateTime, utcnow
 from shared.ids import new_id
+from shared.runs.status import RunStatus, ToolCallStatus, column_type
 
 
 class Run(Base):
@@ -38,12 +39,21 @@ class Run(Base):
         Index("ix_runs_conversation_id_status", "conversation_id", "status"),
         Index("ix_runs_status_lease_until", "status", "lease_until"),
         Index("ix_runs_user_id_id", "user_id", "id"),
+        # Finished runs whose events the retention has not pruned yet.
+        Index(
+            "ix_runs_finished_at_unpruned",
+            "finished_at",
+            postgresql_where=text("events_pruned_at IS NULL"),
+            sqlite_where=text("events_pruned_at IS NULL"),
+        ),
     )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("run"))
     user_id: Mapped[str] = mapped_column(String(255))
     conversation_id: Mapped[str] = mapped_column(ForeignKey("conversations.id", ondelete="CASCADE"))
-    status: Mapped[str] = mapped_column(String(16), default="queued")
+    status: Mapped[RunStatus] = mapped_column(
+        column_type(RunStatus, "run_status"), default=RunStatus.QUEUED
+    )
     input: Mapped[dict[str, Any]] = mapped_column(JSONType)
     output: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
@@ -61,6 +71,10 @@ class Run(Base):
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     started_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
     finished_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The run's event counter: every writer takes ids from it under the row's lock, mostly in
+    # the same UPDATE that changes the status (see shared.events.store).
+    last_event_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    events_pruned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class ToolCall(Base):
@@ -81,7 +95,9 @@ class ToolCall(Base):
     arguments: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     result: Mapped[Any] = mapped_column(JSONType, nullable=True)
     is_error: Mapped[bool] = mapped_column(Boolean, default=False)
-    status: Mapped[str] = mapped_column(String(16), default="pending")
+    status: Mapped[ToolCallStatus] = mapped_column(
+        column_type(ToolCallStatus, "tool_call_status"), default=ToolCallStatus.PENDING
+    )
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

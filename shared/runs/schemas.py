@@ -9,9 +9,9 @@ from pydantic import BaseModel, Field, field_validator
 
 from shared.conversations.schemas import ToolCallOut
 from shared.runs.models import Run
+from shared.runs.status import RunStatus
 from shared.schemas import MetadataMixin, RequestModel
 
-RunStatus = Literal["queued", "in_progress", "completed", "failed", "cancelled"]
 MultitaskStrategy = Literal["enqueue", "reject", "interrupt"]
 
 

@@ -1,4 +1,5 @@
-"""Run operations on the API side: submit, read, cancel. Callers commit, then dispatch."""
+"""Run operations on the API side: submit, read, cancel. Services flush; the unit of work
+commits, then sends the jobs they buffered."""
 
 from __future__ import annotations
 
@@ -16,17 +17,15 @@ from shared.db import utcnow
 from shared.dispatch import Dispatcher
 from shared.errors import Conflict, NotFound
 from shared.events import store as events
-from shared.events.schemas import RUN_QUEUED, run_data, run_event_type
+from shared.events.schemas import RUN_QUEUED, run_data
 from shared.pagination import fetch_page
 from shared.ratelimit import RateLimiter
 from shared.runs import states
 from shared.runs.models import Run
 from shared.runs.schemas import RunCreate
-from shared.webhooks import outbox as webhook_outbox
 from shared.webhooks.urls import check_destination
 
 IDEMPOTENCY_WINDOW = dt.timedelta(hours=24)
-EXECUTE_TASK = "runs.execute"
 
 
 def request_fingerprint(body: RunCreate) -> str:
@@ -77,36 +76,39 @@ async def submit(
     if limiter is not None:
         await limiter.check(session, user_id)
 
+    active: Sequence[Run] = []
     if body.conversation_id is not None:
         conversation = await conversations.get(session, user_id, body.conversation_id, lock=True)
-    else:
+        active = await active_runs(session, conversation.id)
+        if active and body.multitask_strategy == "reject":
+            raise Conflict("conversation has an active run", active_run_id=active[0].id)
+        if active and body.multitask_strategy == "interrupt":
+            for run in active:
+                await interrupt(session, dispatcher, run)
+        conversations.touch(conversation)
+    else:  # a new conversation has no earlier runs to look for
         conversation = await conversations.create(session, user_id, _title_from(body.message), None)
-    active = await active_runs(session, conversation.id)
-    if active and body.multitask_strategy == "reject":
-        raise Conflict("conversation has an active run", active_run_id=active[0].id)
-    if active and body.multitask_strategy == "interrupt":
-        for run in active:
-            await interrupt(session, dispatcher, run)
-
+    # A run behind an unfinished one is dispatched when that one ends (states.dispatch_next).
+    runs_now = not any(r.status in states.ACTIVE for r in active)
     run = Run(
         user_id=user_id,
         conversation_id=conversation.id,
         status=states.QUEUED,
+        last_event_seq=1,  # its run.queued event, written below
         input={"message": body.message},
         meta=body.metadata or {},
         webhook_url=body.webhook_url,
         multitask_strategy=body.multitask_strategy,
         idempotency_key=idempotency_key,
         request_hash=request_fingerprint(body) if idempotency_key else None,
+        dispatched_at=utcnow() if runs_now else None,
     )
     # No race on the key to handle here: _serialize_on_key made same-key submits take turns.
     session.add(run)
     await session.flush()
-    await events.append(session, run.id, [(RUN_QUEUED, run_data(run))])
-    conversations.touch(conversation)
-    # A run behind an unfinished one is dispatched when that one ends (dispatch_next).
-    if not any(r.status in states.ACTIVE for r in active):
-        _dispatch(run, dispatcher)
+    await events.append(session, run.id, [(RUN_QUEUED, run_data(run))], last=1)
+    if runs_now:
+        dispatcher.defer(states.EXECUTE_TASK, run.id)
     return run, False
 
 
@@ -123,8 +125,7 @@ async def active_runs(session: AsyncSession, conversation_id: str) -> Sequence[R
 async def interrupt(session: AsyncSession, dispatcher: Dispatcher, run: Run) -> None:
     """Stop a run for a newer one: queued ones end now, a running one at its next step."""
     if run.status == states.QUEUED:
-        if await states.cancel_queued(session, run.id):
-            await run_ended(session, dispatcher, run.id)
+        await states.cancel_queued(session, dispatcher, run.id)
     else:
         await states.request_cancel(session, run.id)
     await session.refresh(run)
@@ -161,39 +162,10 @@ async def cancel(session: AsyncSession, dispatcher: Dispatcher, user_id: str, ru
     run = await get(session, user_id, run_id)
     if run.status in states.TERMINAL:
         raise Conflict(f"run is already {run.status}")
-    if run.status == states.QUEUED and await states.cancel_queued(session, run.id):
-        await run_ended(session, dispatcher, run.id)
-    else:
+    if run.status != states.QUEUED or not await states.cancel_queued(session, dispatcher, run.id):
         await states.request_cancel(session, run.id)
     await session.refresh(run)
     return run
-
-
-async def run_ended(session: AsyncSession, dispatcher: Dispatcher, run_id: str) -> None:
-    """Everything owed when a run reaches a terminal status, in that same transaction.
-
-    Every terminal transition (worker, cancel, interrupt, sweeper) calls this, so follow-ups
-    (the conversation's next turn, the webhook outbox, the terminal event) are never lost
-    between the status change and a crash.
-    """
-    run = await session.get(Run, run_id, populate_existing=True)
-    if run is None:
-        return
-    if run.status in states.TERMINAL:
-        await events.append(session, run.id, [(run_event_type(run), run_data(run))])
-    await webhook_outbox.enqueue(session, dispatcher, run)
-    await dispatch_next(session, dispatcher, run.conversation_id)
-
-
-async def dispatch_next(
-    session: AsyncSession, dispatcher: Dispatcher, conversation_id: str
-) -> Run | None:
-    """After a turn ends, send the conversation's next queued run to the workers."""
-    runs = await active_runs(session, conversation_id)
-    if not runs or runs[0].status != states.QUEUED:
-        return None
-    _dispatch(runs[0], dispatcher)
-    return runs[0]
 
 
 async def _serialize_on_key(session: AsyncSession, user_id: str, key: str) -> None:
@@ -210,11 +182,6 @@ async def _serialize_on_key(session: AsyncSession, user_id: str, key: str) -> No
         text("SELECT pg_advisory_xact_lock(:k)"),
         {"k": int.from_bytes(digest[:8], "big", signed=True)},
     )
-
-
-def _dispatch(run: Run, dispatcher: Dispatcher) -> None:
-    run.dispatched_at = utcnow()
-    dispatcher.defer(EXECUTE_TASK, run.id)
 
 
 def _title_from(message: str) -> str:

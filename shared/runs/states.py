@@ -1,42 +1,55 @@
-"""The run status machine: every status change is one guarded UPDATE defined here.
+"""The run status machine: every status change is one guarded UPDATE defined here, and what an
+ending owes (its events, the webhook outbox row, the conversation's next turn) happens here too,
+in the same transaction, so no caller can forget it.
 
 Each transition names the statuses it may leave, so a stale worker, a duplicate delivery or a
-racing cancel changes nothing (rowcount 0) instead of corrupting a run.
+racing cancel changes nothing (no row returned) instead of corrupting a run. Transitions bump
+the run's event counter in the same UPDATE and write their event with the id it returned.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from shared.db import utcnow
+from shared.conversations.models import Message
+from shared.db import UTCDateTime, rowcount, utcnow
+from shared.dispatch import Dispatcher
+from shared.events import store as events
+from shared.events.schemas import MESSAGE_COMPLETED, RUN_IN_PROGRESS, message_data, run_data
 from shared.runs.models import Run
+from shared.runs.status import ACTIVE, TERMINAL, RunStatus
+from shared.webhooks import outbox as webhook_outbox
 
-QUEUED = "queued"
-IN_PROGRESS = "in_progress"
-COMPLETED = "completed"
-FAILED = "failed"
-CANCELLED = "cancelled"
-TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
-ACTIVE = frozenset({QUEUED, IN_PROGRESS})
-ALL = (QUEUED, IN_PROGRESS, COMPLETED, FAILED, CANCELLED)
+QUEUED = RunStatus.QUEUED
+IN_PROGRESS = RunStatus.IN_PROGRESS
+COMPLETED = RunStatus.COMPLETED
+FAILED = RunStatus.FAILED
+CANCELLED = RunStatus.CANCELLED
+ALL = tuple(RunStatus)
+__all__ = ["ACTIVE", "TERMINAL", "RunStatus"]
+
+EXECUTE_TASK = "runs.execute"
+CANCELLED_ERROR = {"code": "cancelled", "message": "Run cancelled."}
 
 
 async def claim(session: AsyncSession, run_id: str, token: str, lease_seconds: float) -> Run | None:
     """Take a run for execution: queued, or in progress with a lapsed lease (its worker died).
 
     It must also be the oldest unfinished run of its conversation, so turns never interleave.
+    The claim writes `run.in_progress` in the same transaction.
     """
     now = utcnow()
     earlier = aliased(Run)
     other_active = aliased(Run)
-    result = await session.execute(
-        update(Run)
-        .where(
+    run = await _transition(
+        session,
+        and_(
             Run.id == run_id,
             Run.cancel_requested.is_(False),
             or_(
@@ -53,50 +66,102 @@ async def claim(session: AsyncSession, run_id: str, token: str, lease_seconds: f
                 other_active.status == IN_PROGRESS,
                 other_active.id != Run.id,
             ),
-        )
-        .values(
-            status=IN_PROGRESS,
-            lease_token=token,
-            lease_until=now + dt.timedelta(seconds=lease_seconds),
-            attempts=Run.attempts + 1,
-        )
-        .execution_options(synchronize_session=False)
+        ),
+        1,
+        status=IN_PROGRESS,
+        lease_token=token,
+        lease_until=now + dt.timedelta(seconds=lease_seconds),
+        attempts=Run.attempts + 1,
+        started_at=func.coalesce(Run.started_at, literal(now, UTCDateTime())),
     )
-    if _rowcount(result) != 1:
-        return None
-    run = await session.get(Run, run_id, populate_existing=True)
-    if run is not None and run.started_at is None:
-        run.started_at = now
+    if run is not None:
+        await events.append(session, run.id, [(RUN_IN_PROGRESS, run_data(run))], last=_last(run))
     return run
 
 
 async def finish(
-    session: AsyncSession, run_id: str, token: str, status: str, **fields: Any
+    session: AsyncSession,
+    dispatcher: Dispatcher,
+    run_id: str,
+    token: str,
+    status: RunStatus,
+    *,
+    message: Message | None = None,
+    **fields: Any,
+) -> Run | None:
+    """End a run this worker holds, with its assistant message if any; None if the lease was
+    lost (another worker owns it now and will record the ending)."""
+    if status not in TERMINAL:
+        raise ValueError(f"finish needs a terminal status, not {status!r}")
+    run = await _transition(
+        session,
+        and_(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_token == token),
+        2 if message is not None else 1,
+        status=status,
+        finished_at=utcnow(),
+        lease_until=None,
+        **fields,
+    )
+    if run is None:
+        return None
+    before: list[tuple[str, dict[str, Any]]] = []
+    if message is not None:
+        session.add(message)
+        before.append((MESSAGE_COMPLETED, message_data(message)))
+    await _ended(session, dispatcher, run, before)
+    return run
+
+
+async def cancel_queued(session: AsyncSession, dispatcher: Dispatcher, run_id: str) -> Run | None:
+    """Cancel a run no worker has started; it ends at once."""
+    run = await _transition(
+        session,
+        and_(Run.id == run_id, Run.status == QUEUED),
+        1,
+        status=CANCELLED,
+        finished_at=utcnow(),
+        error={"code": "cancelled", "message": "Run cancelled before it started."},
+    )
+    if run is not None:
+        await _ended(session, dispatcher, run, [])
+    return run
+
+
+async def end_abandoned(
+    session: AsyncSession, dispatcher: Dispatcher, run_id: str, status: RunStatus, error: Any
+) -> Run | None:
+    """End a run no worker holds any more (lease lapsed): failed, or cancelled if asked."""
+    if status not in (FAILED, CANCELLED):
+        raise ValueError(f"an abandoned run is failed or cancelled, not {status!r}")
+    now = utcnow()
+    run = await _transition(
+        session,
+        and_(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_until < now),
+        1,
+        status=status,
+        finished_at=now,
+        lease_until=None,
+        error=error,
+    )
+    if run is not None:
+        await _ended(session, dispatcher, run, [])
+    return run
+
+
+async def release_for_retry(
+    session: AsyncSession, dispatcher: Dispatcher, run_id: str, token: str, delay: float
 ) -> bool:
-    """End a run this worker holds; False if the lease was lost (another worker owns it)."""
-    assert status in TERMINAL
+    """Give a run up after a transient failure: its lease lapses now and a retry is sent."""
     result = await session.execute(
         update(Run)
         .where(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_token == token)
-        .values(status=status, finished_at=utcnow(), lease_until=None, **fields)
+        .values(lease_until=utcnow() - dt.timedelta(seconds=1), dispatched_at=utcnow())
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
-
-
-async def cancel_queued(session: AsyncSession, run_id: str) -> bool:
-    """Cancel a run no worker has started; it ends at once."""
-    result = await session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status == QUEUED)
-        .values(
-            status=CANCELLED,
-            finished_at=utcnow(),
-            error={"code": "cancelled", "message": "Run cancelled before it started."},
-        )
-        .execution_options(synchronize_session=False)
-    )
-    return _rowcount(result) == 1
+    if rowcount(result) != 1:
+        return False
+    dispatcher.defer(EXECUTE_TASK, run_id, countdown=delay)
+    return True
 
 
 async def request_cancel(session: AsyncSession, run_id: str) -> bool:
@@ -107,7 +172,7 @@ async def request_cancel(session: AsyncSession, run_id: str) -> bool:
         .values(cancel_requested=True)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 async def extend_leases(
@@ -124,7 +189,7 @@ async def extend_leases(
             .values(lease_until=until)
             .execution_options(synchronize_session=False)
         )
-        if _rowcount(result) != 1:
+        if rowcount(result) != 1:
             lost.add(run_id)
     return lost
 
@@ -141,31 +206,63 @@ async def cancel_requested_among(session: AsyncSession, run_ids: list[str]) -> s
     return set(rows.scalars())
 
 
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)
+def dispatch(run: Run, dispatcher: Dispatcher) -> None:
+    """Send a queued run to the workers once the unit of work commits."""
+    run.dispatched_at = utcnow()
+    dispatcher.defer(EXECUTE_TASK, run.id)
 
 
-async def expire_lease(session: AsyncSession, run_id: str, token: str) -> bool:
-    """Give a run up after a transient failure: its lease lapses now, so a retry may claim it."""
+async def dispatch_next(
+    session: AsyncSession, dispatcher: Dispatcher, conversation_id: str
+) -> str | None:
+    """Send the conversation's next turn if it is queued and nothing runs before it."""
+    head = (
+        select(Run.id)
+        .where(Run.conversation_id == conversation_id, Run.status.in_(ACTIVE))
+        .order_by(Run.id)
+        .limit(1)
+        .scalar_subquery()
+    )
     result = await session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_token == token)
-        .values(lease_until=utcnow() - dt.timedelta(seconds=1))
+        .where(Run.id == head, Run.status == QUEUED)
+        .values(dispatched_at=utcnow())
+        .returning(Run.id)
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    run_id = result.scalar_one_or_none()
+    if run_id is not None:
+        dispatcher.defer(EXECUTE_TASK, run_id)
+    return run_id
 
 
-async def end_abandoned(
-    session: AsyncSession, run_id: str, status: str, error: dict[str, Any]
-) -> bool:
-    """End a run no worker holds any more (lease lapsed): failed, or cancelled if asked."""
-    assert status in (FAILED, CANCELLED)
-    now = utcnow()
+async def _transition(
+    session: AsyncSession, guard: Any, new_events: int, **values: Any
+) -> Run | None:
+    """One guarded UPDATE … RETURNING the run; it reserves ids for the events it will write."""
     result = await session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_until < now)
-        .values(status=status, finished_at=now, lease_until=None, error=error)
-        .execution_options(synchronize_session=False)
+        .where(guard)
+        .values(last_event_seq=Run.last_event_seq + new_events, **values)
+        .returning(Run)
+        .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return _rowcount(result) == 1
+    return result.scalars().first()
+
+
+def _last(run: Run) -> int:
+    return int(run.last_event_seq)
+
+
+async def _ended(
+    session: AsyncSession,
+    dispatcher: Dispatcher,
+    run: Run,
+    before: Sequence[tuple[str, dict[str, Any]]],
+) -> None:
+    """What every ending owes, in its own transaction: the events (the terminal one last), the
+    webhook outbox row, and the dispatch of the conversation's next queued turn."""
+    items = [*before, (f"run.{run.status}", run_data(run))]
+    await events.append(session, run.id, items, last=_last(run))
+    await webhook_outbox.enqueue(session, dispatcher, run)
+    await dispatch_next(session, dispatcher, run.conversation_id)

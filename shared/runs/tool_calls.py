@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import utcnow
 from shared.runs.models import ToolCall
+from shared.runs.status import ToolCallStatus
 
 
 def parse_call_key(call_key: str) -> tuple[str, int, int] | None:
@@ -38,7 +39,7 @@ def complete(call: ToolCall, result: Any, is_error: bool) -> None:
     """Record a call's outcome; done once, so a replayed call returns this instead of acting."""
     call.result = result
     call.is_error = is_error
-    call.status = "completed"
+    call.status = ToolCallStatus.COMPLETED
     call.completed_at = utcnow()
 
 

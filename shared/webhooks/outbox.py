@@ -16,12 +16,12 @@ from typing import Any
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.db import utcnow
+from shared.db import rowcount, utcnow
 from shared.dispatch import Dispatcher
 from shared.errors import Conflict
-from shared.runs import states
 from shared.runs.models import Run
 from shared.runs.schemas import RunOut
+from shared.runs.status import TERMINAL
 from shared.webhooks.models import WebhookDelivery, WebhookMessage
 from shared.webhooks.schemas import RunEventData, WebhookEvent
 
@@ -85,7 +85,7 @@ async def for_run(session: AsyncSession, run_id: str) -> WebhookMessage | None:
 
 async def enqueue(session: AsyncSession, dispatcher: Dispatcher, run: Run) -> WebhookMessage | None:
     """Record the event owed for a run that just ended (same transaction); send after commit."""
-    if not run.webhook_url or run.status not in states.TERMINAL:
+    if not run.webhook_url or run.status not in TERMINAL:
         return None
     existing = await for_run(session, run.id)
     if existing is not None:
@@ -134,7 +134,7 @@ async def claim(
             await session.execute(statement.returning(WebhookMessage))
         ).scalar_one_or_none()
         return claimed
-    if _rowcount(await session.execute(statement)) != 1:
+    if rowcount(await session.execute(statement)) != 1:
         return None
     return await session.get(WebhookMessage, message_id, populate_existing=True)
 
@@ -155,7 +155,7 @@ async def unclaim(session: AsyncSession, message_id: str, token: str, delay: flo
         )
         .execution_options(synchronize_session=False)
     )
-    return _rowcount(result) == 1
+    return rowcount(result) == 1
 
 
 def plan(
@@ -198,7 +198,7 @@ async def record(
         .values(**values)
         .execution_options(synchronize_session=False)
     )
-    owned = _rowcount(updated) == 1
+    owned = rowcount(updated) == 1
     # Not owned: the lease lapsed and the sweeper already logged this attempt as lost (and
     # retried it), or the run was deleted meanwhile with its log. Either way, nothing to add.
     if owned:
@@ -291,7 +291,7 @@ async def due_for_dispatch(session: AsyncSession, grace: dt.timedelta, limit: in
 
 async def redeliver(session: AsyncSession, dispatcher: Dispatcher, run: Run) -> WebhookMessage:
     """Start a fresh round of attempts for an ended run's webhook (same webhook-id)."""
-    if run.status not in states.TERMINAL:
+    if run.status not in TERMINAL:
         raise Conflict("run has not ended yet; its webhook is sent when it does")
     if not run.webhook_url:
         raise Conflict("run has no webhook_url, so there is nothing to redeliver")
@@ -318,13 +318,9 @@ async def redeliver(session: AsyncSession, dispatcher: Dispatcher, run: Run) -> 
         )
         .execution_options(synchronize_session=False)
     )
-    if _rowcount(result) != 1:
+    if rowcount(result) != 1:
         raise Conflict("a delivery attempt is in flight; redeliver once it has finished")
     dispatcher.defer(DELIVER_TASK, message.id)
     refreshed = await session.get(WebhookMessage, message.id, populate_existing=True)
     assert refreshed is not None
     return refreshed
-
-
-def _rowcount(result: Any) -> int:
-    return int(getattr(result, "rowcount", 0) or 0)

@@ -61,7 +61,7 @@ def test_events_are_pruned_after_retention_and_the_end_stays_readable(
         assert time.monotonic() < deadline, "events were never pruned"
         time.sleep(0.5)
     pruned = short_stack.sql(
-        "select last_seq, pruned_at from run_event_streams where run_id = :r", r=done["id"]
+        "select last_event_seq, events_pruned_at from runs where id = :r", r=done["id"]
     )
     assert pruned[0][0] == last and pruned[0][1] is not None
 

@@ -46,7 +46,9 @@ async def append(db: Database, run_id: str, *kinds: str) -> list[Event]:
 
 async def end_run(db: Database, run_id: str, status: str = "completed") -> None:
     async with db.transaction() as session:
-        await session.execute(update(Run).where(Run.id == run_id).values(status=status))
+        await session.execute(
+            update(Run).where(Run.id == run_id).values(status=status, finished_at=utcnow())
+        )
         await store.append(session, run_id, [(f"run.{status}", {"run": {"id": run_id}})])
 
 

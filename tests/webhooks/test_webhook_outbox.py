@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import Select, select
 
 from shared.db import Database, utcnow
-from shared.dispatch import Dispatcher
+from shared.dispatch import Dispatcher, Job
 from shared.runs.models import Run
 from shared.webhooks import outbox
 from shared.webhooks.models import WebhookDelivery, WebhookMessage
@@ -55,7 +55,7 @@ def test_enqueue_claim_record_and_retry(tmp_path: Path) -> None:
     async def body(database: Database) -> None:
         dispatcher = Dispatcher()
         message_id = await ended_run(database, dispatcher)
-        assert dispatcher.pending == [(outbox.DELIVER_TASK, (message_id,))]
+        assert dispatcher.pending == [Job(outbox.DELIVER_TASK, (message_id,))]
 
         async with database.transaction() as session:
             claimed = await outbox.claim(session, message_id, "t1", 30)

@@ -2,29 +2,38 @@
 
 Every tool call is written to the ledger before it runs, so a turn restarted after a crash
 rebuilds the steps already taken and re-issues only calls with no recorded result; the todo
-tools complete their ledger row in the same transaction as their effect (exactly once).
+tools complete their ledger row (and write `tool_call.completed`) in the same transaction as
+their effect (exactly once).
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 from mcp import Client
-from mcp.types import CallToolResult, RequestParamsMeta
+from mcp.types import RequestParamsMeta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.conversations import service as conversations
-from shared.conversations.models import Message
-from shared.db import Database
+from shared.db import Database, utcnow
 from shared.events import store as events
 from shared.events.schemas import TOOL_CALL_COMPLETED, TOOL_CALL_STARTED, tool_call_data
+from shared.ids import new_id
 from shared.runs import tool_calls as ledger
 from shared.runs.models import Run, ToolCall
+from shared.runs.status import RunStatus, ToolCallStatus
+from worker.agent.messages import (
+    assistant_tool_message,
+    history_messages,
+    parse_arguments,
+    tool_result_message,
+    tool_result_value,
+    unwrap_tool_error,
+)
 from worker.agent.model import ChatMessage, ChatModel, DeltaCallback, ToolSpec, Usage
 
 log = logging.getLogger(__name__)
@@ -50,6 +59,10 @@ class ToolInfrastructureError(Exception):
     """A tool crashed for a reason outside the model's control (e.g. the database is down)."""
 
 
+class LeaseLost(Exception):
+    """Another worker took the run over (this one stalled past its lease): stop, record nothing."""
+
+
 @dataclass
 class TurnState:
     """What the turn has produced so far; kept when it is cut short."""
@@ -57,17 +70,21 @@ class TurnState:
     content: str = ""
     usage: Usage = field(default_factory=Usage)
     steps: int = 0
+    calls: list[ToolCall] = field(default_factory=list)  # every call of the run, in order
 
 
 @dataclass(frozen=True)
 class Turn:
-    """The run a turn belongs to."""
+    """The run a turn belongs to, and what the worker loaded for it when it claimed it."""
 
     run_id: str
     user_id: str
     conversation_id: str
     message: str
     prior_usage: Usage = Usage()  # tokens earlier attempts of this run already spent
+    lease_token: str | None = None  # writes are guarded by it when set
+    history: Sequence[ChatMessage] | None = None  # earlier turns; None: load them
+    earlier_calls: Sequence[ToolCall] = ()  # calls a crashed attempt recorded
 
 
 class AgentLoop:
@@ -79,23 +96,30 @@ class AgentLoop:
         model: ChatModel,
         max_steps: int,
         before_event: Callable[[], Awaitable[None]] | None = None,
+        *,
+        tools: list[ToolSpec] | None = None,
+        self_recording: frozenset[str] = frozenset(),
     ) -> None:
         self.database = database
         self.model = model
         self.max_steps = max_steps
         # Writes streamed deltas first, so a tool call's event follows the text before it.
         self.before_event = before_event
+        self.tools = tools  # None: list them from the client
+        # Tools whose server completes the ledger row and writes the completed event itself.
+        self.self_recording = self_recording
 
     async def run(
         self, turn: Turn, client: Client, state: TurnState, on_delta: DeltaCallback
     ) -> str:
         """Drive the turn to its final text; raises TurnFailed or ToolInfrastructureError."""
-        tools = await tool_specs(client)
+        tools = self.tools if self.tools is not None else await tool_specs(client)
         messages, earlier_calls = await self._context(turn)
         step = 0
         for step_calls in _by_step(earlier_calls):
             # Calls a crashed attempt recorded but did not finish run now (the ledger makes
             # the ones whose effect already happened return their recorded result).
+            state.calls.extend(step_calls)
             for call in step_calls:
                 await self._execute(client, turn, call)
             messages.append(assistant_tool_message("", step_calls))
@@ -115,14 +139,12 @@ class AgentLoop:
                 await on_delta(text)
 
             reply = await self.model.complete(messages, tools, collect)
-            state.usage = Usage(
-                state.usage.prompt_tokens + reply.usage.prompt_tokens,
-                state.usage.completion_tokens + reply.usage.completion_tokens,
-            )
+            state.usage = state.usage + reply.usage
             state.steps = step + 1
             if not reply.tool_calls:
                 return reply.content
             calls = await self._record_step(turn, step, reply.tool_calls, state.usage)
+            state.calls.extend(calls)
             messages.append(assistant_tool_message(reply.content, calls))
             for call in calls:
                 await self._execute(client, turn, call)
@@ -131,13 +153,14 @@ class AgentLoop:
 
     async def _context(self, turn: Turn) -> tuple[list[ChatMessage], Sequence[ToolCall]]:
         """The model's input (system prompt, earlier turns, this request) and calls so far."""
-        async with self.database.transaction() as session:
-            history = await conversations.history(session, turn.conversation_id, HISTORY_LIMIT)
-            earlier_calls = await ledger.for_run(session, turn.run_id)
+        if turn.history is not None:
+            history, earlier_calls = list(turn.history), turn.earlier_calls
+        else:
+            async with self.database.transaction() as session:
+                history = await load_history(session, turn)
+                earlier_calls = await ledger.for_run(session, turn.run_id)
         messages: list[ChatMessage] = [{"role": "system", "content": SYSTEM_PROMPT}]
-        for message in history:
-            if message.run_id != turn.run_id:
-                messages.extend(history_messages(message))
+        messages.extend(history)
         messages.append({"role": "user", "content": turn.message})
         return messages, earlier_calls
 
@@ -150,30 +173,34 @@ class AgentLoop:
         """
         if self.before_event is not None:
             await self.before_event()
+        now = utcnow()
+        calls = [
+            ToolCall(
+                id=new_id("tc"),
+                run_id=turn.run_id,
+                user_id=turn.user_id,
+                step=step,
+                call_index=index,
+                model_call_id=req.id,
+                tool_name=req.name,
+                arguments=parse_arguments(req.arguments),
+                result=None,
+                is_error=False,
+                status=ToolCallStatus.PENDING,
+                created_at=now,
+            )
+            for index, req in enumerate(requested)
+        ]
+        started = [(TOOL_CALL_STARTED, tool_call_data(ledger.public(c))) for c in calls]
         async with self.database.transaction() as session:
-            calls = [
-                ToolCall(
-                    run_id=turn.run_id,
-                    user_id=turn.user_id,
-                    step=step,
-                    call_index=index,
-                    model_call_id=req.id,
-                    tool_name=req.name,
-                    arguments=_parse_arguments(req.arguments),
-                    status="pending",
-                )
-                for index, req in enumerate(requested)
-            ]
+            last = await save_usage(session, turn, turn.prior_usage + usage, len(started))
             session.add_all(calls)
-            await session.flush()
-            await save_usage(session, turn.run_id, turn.prior_usage, usage)
-            started = [(TOOL_CALL_STARTED, tool_call_data(ledger.public(c))) for c in calls]
-            await events.append(session, turn.run_id, started)
+            await events.append(session, turn.run_id, started, last=last)
         return calls
 
     async def _execute(self, client: Client, turn: Turn, call: ToolCall) -> None:
         """Run one call unless its result is recorded; record what the tool did not."""
-        if call.status == "completed":
+        if call.status == ToolCallStatus.COMPLETED:
             return
         arguments = call.arguments
         if "__invalid_json__" in arguments:
@@ -189,11 +216,16 @@ class AgentLoop:
             if is_error and result == f"Error executing tool {call.tool_name}":
                 # The SDK hides an unexpected exception's message: an outage, not a model error.
                 raise ToolInfrastructureError(f"tool {call.tool_name} crashed")
+            if call.tool_name in self.self_recording:  # as its server recorded it
+                if is_error:
+                    result = unwrap_tool_error(call.tool_name, str(result))
+                call.result, call.is_error, call.status = result, is_error, ToolCallStatus.COMPLETED
+                return
         async with self.database.transaction() as session:
             row = await ledger.lock_call(session, call.call_key)
             if row is None:
                 raise ToolInfrastructureError("tool call ledger row vanished")
-            if row.status != "completed":
+            if row.status != ToolCallStatus.COMPLETED:
                 ledger.complete(row, result, is_error)
             call.result, call.is_error, call.status = row.result, row.is_error, row.status
             completed = tool_call_data(ledger.public(row))
@@ -216,111 +248,33 @@ async def tool_specs(client: Client) -> list[ToolSpec]:
     ]
 
 
-def tool_result_value(outcome: CallToolResult) -> tuple[Any, bool]:
-    """An MCP call result as a JSON value (structured when the tool gave one) and an error flag."""
-    text = "\n".join(getattr(part, "text", "") for part in outcome.content)
-    if outcome.is_error:
-        return text, True
-    structured = outcome.structured_content
-    if isinstance(structured, dict):
-        # MCP wraps non-object results (e.g. lists) as {"result": value}.
-        return (structured["result"] if set(structured) == {"result"} else structured), False
-    try:
-        return json.loads(text), False
-    except ValueError:
-        return text, False
-
-
-def assistant_tool_message(content: str, calls: Sequence[ToolCall]) -> ChatMessage:
-    return {
-        "role": "assistant",
-        "content": content or None,
-        "tool_calls": [
-            {
-                "id": call.model_call_id,
-                "type": "function",
-                "function": {
-                    "name": call.tool_name,
-                    "arguments": json.dumps(call.arguments),
-                },
-            }
-            for call in calls
-        ],
-    }
-
-
-def tool_result_message(call: ToolCall) -> ChatMessage:
-    if call.status != "completed":
-        content = "Error: the tool did not run"
-    elif call.is_error:
-        content = tool_error_text(call.result)
-    else:
-        content = json.dumps(call.result)
-    return {"role": "tool", "tool_call_id": call.model_call_id, "content": content}
-
-
-def tool_error_text(result: Any) -> str:
-    """A failed call's result as the model reads it: marked as an error, whatever the tool said."""
-    text = str(result)
-    return text if text.lower().startswith("error") else f"Error: {text}"
-
-
-def history_messages(message: Message) -> list[ChatMessage]:
-    """A stored message as model input; an assistant's tool calls are replayed before its text."""
-    if message.role == "user":
-        return [{"role": "user", "content": message.content}]
+async def load_history(session: AsyncSession, turn: Turn) -> list[ChatMessage]:
+    """The conversation's earlier turns as model input (this turn's own messages left out)."""
+    history = await conversations.history(session, turn.conversation_id, HISTORY_LIMIT)
     out: list[ChatMessage] = []
-    calls = message.tool_calls or []
-    if calls:
-        out.append(
-            {
-                "role": "assistant",
-                "content": None,
-                "tool_calls": [
-                    {
-                        "id": c["id"],
-                        "type": "function",
-                        "function": {
-                            "name": c["tool_name"],
-                            "arguments": json.dumps(c["arguments"]),
-                        },
-                    }
-                    for c in calls
-                ],
-            }
-        )
-        for c in calls:
-            result = c["result"]
-            content = tool_error_text(result) if c.get("is_error") else json.dumps(result)
-            out.append({"role": "tool", "tool_call_id": c["id"], "content": content})
-    out.append({"role": "assistant", "content": message.content or ""})
+    for message in history:
+        if message.run_id != turn.run_id:
+            out.extend(history_messages(message))
     return out
 
 
-async def save_usage(session: AsyncSession, run_id: str, prior: Usage, spent: Usage) -> None:
-    """Record the run's token usage so far (earlier attempts plus this one)."""
-    prompt = prior.prompt_tokens + spent.prompt_tokens
-    completion = prior.completion_tokens + spent.completion_tokens
-    await session.execute(
-        update(Run)
-        .where(Run.id == run_id)
-        .values(
-            usage={
-                "prompt_tokens": prompt,
-                "completion_tokens": completion,
-                "total_tokens": prompt + completion,
-            }
+async def save_usage(session: AsyncSession, turn: Turn, total: Usage, new_events: int) -> int:
+    """Record the run's tokens so far and reserve ids for `new_events` events, in one UPDATE;
+    returns the last reserved id. Raises LeaseLost if the turn's lease no longer holds."""
+    statement = update(Run).where(Run.id == turn.run_id)
+    if turn.lease_token is not None:
+        statement = statement.where(
+            Run.status == RunStatus.IN_PROGRESS, Run.lease_token == turn.lease_token
         )
+    result = await session.execute(
+        statement.values(usage=total.as_dict(), last_event_seq=Run.last_event_seq + new_events)
+        .returning(Run.last_event_seq)
         .execution_options(synchronize_session=False)
     )
-
-
-def _parse_arguments(raw: str) -> dict[str, Any]:
-    try:
-        value = json.loads(raw) if raw.strip() else {}
-    except ValueError:
-        return {"__invalid_json__": raw[:2000]}
-    return value if isinstance(value, dict) else {"__invalid_json__": raw[:2000]}
+    last = result.scalar_one_or_none()
+    if last is None:
+        raise LeaseLost(turn.run_id)
+    return int(last)
 
 
 def _by_step(calls: Sequence[ToolCall]) -> list[list[ToolCall]]:

@@ -33,6 +33,26 @@ class Usage:
     def total_tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        """The run's `usage` object."""
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.total_tokens,
+        }
+
+    @classmethod
+    def of(cls, saved: dict[str, int] | None) -> Usage:
+        """A run's saved `usage` (None: nothing spent yet)."""
+        saved = saved or {}
+        return cls(saved.get("prompt_tokens", 0), saved.get("completion_tokens", 0))
+
 
 @dataclass(frozen=True)
 class ModelReply:

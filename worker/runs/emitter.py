@@ -15,13 +15,9 @@ import contextlib
 import logging
 import time
 
-from sqlalchemy import select
-
 from shared.db import Database
 from shared.events import store
 from shared.events.schemas import MESSAGE_DELTA, delta_data
-from shared.runs import states
-from shared.runs.models import Run
 
 log = logging.getLogger(__name__)
 
@@ -106,19 +102,16 @@ class RunEmitter:
         batch, self._buffer = self._buffer, []
         try:
             async with self.database.transaction() as session:
-                holder = await session.execute(
-                    select(Run.status, Run.lease_token).where(Run.id == self.run_id)
+                written = await store.append(
+                    session,
+                    self.run_id,
+                    [(MESSAGE_DELTA, delta_data(t)) for t in batch],
+                    holder=self.lease_token,
                 )
-                row = holder.first()
-                if row is None or row[0] != states.IN_PROGRESS or row[1] != self.lease_token:
-                    self._lost = True
-                    log.warning(
-                        "run %s: no longer ours; %d delta(s) dropped", self.run_id, len(batch)
-                    )
-                    return
-                await store.append(
-                    session, self.run_id, [(MESSAGE_DELTA, delta_data(t)) for t in batch]
-                )
+            if not written:
+                self._lost = True
+                log.warning("run %s: no longer ours; %d delta(s) dropped", self.run_id, len(batch))
+                return
         except BaseException:
             self._buffer[:0] = batch  # keep order; the next write retries them
             raise

@@ -9,10 +9,9 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import utcnow
-from shared.dispatch import Dispatcher
-from shared.runs import service as runs_service
 from shared.runs import states
 from shared.runs.models import Run
+from shared.uow import unit_of_work
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -25,8 +24,8 @@ async def sweep(rt: Runtime) -> dict[str, int]:
     settings = rt.settings
     now = utcnow()
     counts = {"redispatched": 0, "failed": 0, "cancelled": 0}
-    dispatcher = Dispatcher()
-    async with rt.database.transaction() as session:
+    async with unit_of_work(rt.database) as uow:
+        session, dispatcher = uow.session, uow.dispatcher
         if not await _only_sweeper(session):
             return counts
         lapsed = (
@@ -43,53 +42,40 @@ async def sweep(rt: Runtime) -> dict[str, int]:
         )
         for run in lapsed:
             if run.cancel_requested:
-                if await states.end_abandoned(
-                    session,
-                    run.id,
-                    states.CANCELLED,
-                    {"code": "cancelled", "message": "Run cancelled."},
-                ):
-                    counts["cancelled"] += 1
-                    await runs_service.run_ended(session, dispatcher, run.id)
+                ended = await states.end_abandoned(
+                    session, dispatcher, run.id, states.CANCELLED, dict(states.CANCELLED_ERROR)
+                )
+                counts["cancelled"] += ended is not None
             elif run.attempts >= settings.run_max_attempts:
-                if await states.end_abandoned(
+                lost = f"the worker running this turn was lost {run.attempts} times"
+                ended = await states.end_abandoned(
                     session,
+                    dispatcher,
                     run.id,
                     states.FAILED,
-                    {
-                        "code": "worker_lost",
-                        "message": f"the worker running this turn was lost {run.attempts} times",
-                    },
-                ):
-                    counts["failed"] += 1
-                    await runs_service.run_ended(session, dispatcher, run.id)
+                    {"code": "worker_lost", "message": lost},
+                )
+                counts["failed"] += ended is not None
             else:
-                run.dispatched_at = now
-                dispatcher.defer(runs_service.EXECUTE_TASK, run.id)
+                states.dispatch(run, dispatcher)
                 counts["redispatched"] += 1
 
         stale = now - dt.timedelta(seconds=settings.run_redispatch_seconds)
         queued = (
-            (
-                await session.execute(
-                    select(Run)
-                    .where(
-                        Run.status == states.QUEUED,
-                        (Run.dispatched_at.is_(None)) | (Run.dispatched_at < stale),
-                    )
-                    .order_by(Run.id)
-                    .limit(BATCH)
+            await session.execute(
+                select(Run.id, Run.conversation_id)
+                .where(
+                    Run.status == states.QUEUED,
+                    (Run.dispatched_at.is_(None)) | (Run.dispatched_at < stale),
                 )
+                .order_by(Run.id)
+                .limit(BATCH)
             )
-            .scalars()
-            .all()
-        )
-        for run in queued:
-            head = await runs_service.dispatch_next(session, dispatcher, run.conversation_id)
-            if head is not None and head.id == run.id:
-                counts["redispatched"] += 1
+        ).all()
+        for run_id, conversation_id in queued:
+            head = await states.dispatch_next(session, dispatcher, conversation_id)
+            counts["redispatched"] += head == run_id
     # A conversation's head may be queued twice in this batch; the claim makes that harmless.
-    await dispatcher.flush()
     if any(counts.values()):
         log.info("sweep: %s", counts)
     return counts

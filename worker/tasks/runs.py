@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 from shared.celery_app import celery_app
-from worker.runs.execute import execute_run
 from worker.runs.sweep import sweep
 from worker.runtime import runtime
 
 
 @celery_app.task(name="runs.execute", acks_late=True, reject_on_worker_lost=True)  # type: ignore[untyped-decorator]
-def execute(run_id: str) -> None:
-    """Run one chat turn (safe to deliver twice: the claim lets one execution through)."""
+def execute(run_id: str) -> bool:
+    """Claim one chat turn and start it on the process loop (safe to deliver twice: the claim
+    lets one execution through); True if this worker took it."""
     rt = runtime()
-    rt.call(execute_run(rt, run_id))
+    return rt.call(rt.inflight.admit(rt, run_id))
 
 
 @celery_app.task(name="runs.sweep", acks_late=True)  # type: ignore[untyped-decorator]

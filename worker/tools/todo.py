@@ -1,8 +1,9 @@
 """The built-in todo tools as an MCP server, with exactly-once effects per tool call.
 
 The user comes from the request's `_meta` (set by the worker from the run), never from the
-model's arguments. `_meta.call_key` names the ledger row of the call: the effect and the row's
-completion commit together, so a replayed call returns the recorded result instead of acting.
+model's arguments. `_meta.call_key` names the ledger row of the call: the effect, the row's
+completion and its `tool_call.completed` event commit together, so a replayed call returns the
+recorded result instead of acting.
 """
 
 from __future__ import annotations
@@ -18,7 +19,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import Database
 from shared.errors import NotFound
+from shared.events import store as events
+from shared.events.schemas import TOOL_CALL_COMPLETED, tool_call_data
 from shared.runs import tool_calls
+from shared.runs.status import ToolCallStatus
 from shared.tasks import service
 from shared.tasks.models import Task
 
@@ -60,7 +64,7 @@ def build_todo_server(database: Database) -> MCPServer:
         call_key = meta.get("call_key")
         async with database.transaction() as session:
             call = await tool_calls.lock_call(session, call_key) if call_key else None
-            if call is not None and call.status == "completed":
+            if call is not None and call.status == ToolCallStatus.COMPLETED:
                 outcome, is_error = call.result, call.is_error
             else:
                 try:
@@ -69,6 +73,9 @@ def build_todo_server(database: Database) -> MCPServer:
                     outcome, is_error = str(exc), True
                 if call is not None:
                     tool_calls.complete(call, outcome, is_error)
+                    # Announced in the effect's own transaction: one commit per tool call.
+                    completed = tool_call_data(tool_calls.public(call))
+                    await events.append(session, call.run_id, [(TOOL_CALL_COMPLETED, completed)])
         if is_error:
             raise ToolError(str(outcome))
         return outcome

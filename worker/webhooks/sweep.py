@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 
-from shared.dispatch import Dispatcher
+from shared.uow import unit_of_work
 from shared.webhooks import outbox
 from worker.runtime import Runtime
 
@@ -22,13 +22,11 @@ async def sweep(rt: Runtime) -> int:
     """Send every due, unclaimed delivery not sent recently; returns how many."""
     # A sent message not picked up within this long is presumed lost (same knob as runs).
     grace = dt.timedelta(seconds=rt.settings.run_redispatch_seconds)
-    dispatcher = Dispatcher()
-    async with rt.database.transaction() as session:
-        lost = await outbox.recover_lost(session, rt.settings.retry_schedule, BATCH)
-        ids = await outbox.due_for_dispatch(session, grace, BATCH)
+    async with unit_of_work(rt.database) as uow:
+        lost = await outbox.recover_lost(uow.session, rt.settings.retry_schedule, BATCH)
+        ids = await outbox.due_for_dispatch(uow.session, grace, BATCH)
         for message_id in ids:
-            dispatcher.defer(outbox.DELIVER_TASK, message_id)
-    await dispatcher.flush()
+            uow.dispatcher.defer(outbox.DELIVER_TASK, message_id)
     if ids or lost:
         log.info("webhook sweep: %d attempts lost with their worker, %d sent", lost, len(ids))
     return len(ids)

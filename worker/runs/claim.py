@@ -1,0 +1,92 @@
+"""A turn's start, in one transaction: claim the run, write its user message, and load what the
+model will read (earlier turns; on a retry, the calls its dead attempt recorded)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from shared.conversations.models import Message
+from shared.db import utcnow
+from shared.runs import states
+from shared.runs import tool_calls as ledger
+from shared.runs.models import Run
+from shared.uow import unit_of_work
+from worker.agent.loop import Turn, load_history
+from worker.agent.model import Usage
+from worker.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Started:
+    """A claimed turn, the lease token it holds, and when its run first started (its
+    deadline counts from then)."""
+
+    turn: Turn
+    token: str
+    attempt: int
+    started_at: dt.datetime
+
+
+async def start(rt: Runtime, run_id: str, token: str) -> Started | None:
+    """Claim the run and prepare its turn; None if it is not this worker's to run."""
+    settings = rt.settings
+    async with unit_of_work(rt.database) as uow:
+        session = uow.session
+        run = await states.claim(session, run_id, token, settings.run_lease_seconds)
+        if run is None:
+            log.info("run %s: not claimable (done, running elsewhere, or waiting its turn)", run_id)
+            return None
+        if run.attempts > settings.run_max_attempts:
+            await states.finish(
+                session,
+                uow.dispatcher,
+                run_id,
+                token,
+                states.FAILED,
+                error={
+                    "code": "retries_exhausted",
+                    "message": f"the run was interrupted {run.attempts - 1} times",
+                },
+            )
+            return None
+        await _write_user_message(session, run)
+        turn = Turn(
+            run.id,
+            run.user_id,
+            run.conversation_id,
+            run.input["message"],
+            Usage.of(run.usage),
+            lease_token=token,
+            history=None,
+        )
+        history = await load_history(session, turn)
+        # Only a retry can find calls of an earlier attempt.
+        earlier = list(await ledger.for_run(session, run.id)) if run.attempts > 1 else []
+    turn = dataclasses.replace(turn, history=history, earlier_calls=earlier)
+    return Started(turn, token, run.attempts, run.started_at or utcnow())
+
+
+async def _write_user_message(session: AsyncSession, run: Run) -> None:
+    """The turn's user message, written when it starts (so turns never interleave), once."""
+    if run.attempts > 1:
+        exists = await session.execute(
+            select(Message.id).where(Message.run_id == run.id, Message.role == "user")
+        )
+        if exists.first() is not None:
+            return
+    session.add(
+        Message(
+            conversation_id=run.conversation_id,
+            run_id=run.id,
+            role="user",
+            content=run.input["message"],
+        )
+    )
