@@ -4,7 +4,7 @@ from shared.conversations.models import Conversation, Message
 from shared.db import Base
 from shared.events.models import RunEvent
 from shared.runs.models import Run, ToolCall
-from shared.tasks.models import Task
+from shared.tasks.models import Task, TaskCounter
 from shared.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSecret
 
 __all__ = [
@@ -14,6 +14,7 @@ __all__ = [
     "Run",
     "RunEvent",
     "Task",
+    "TaskCounter",
     "ToolCall",
     "WebhookDelivery",
     "WebhookMessage",

@@ -112,3 +112,52 @@ def test_upgrade_from_empty_matches_the_models_and_downgrades_cleanly(database_u
     command.upgrade(cfg, "head")
     assert tables(database_url) == MODEL_TABLES | {"alembic_version"}
     command.check(cfg)
+
+
+TASK_NUMBERS = "0004_task_numbers"
+
+
+def test_task_numbers_keep_old_ids_and_count_past_every_id_given(database_url: str) -> None:
+    """Existing tasks keep their id as their number; known users count on from the highest id."""
+    cfg = config(database_url)
+    before = ScriptDirectory.from_config(cfg).get_revision(TASK_NUMBERS).down_revision
+    assert isinstance(before, str)
+    command.upgrade(cfg, before)
+    engine = sa.create_engine(sync_url(database_url), poolclass=sa.pool.NullPool)
+    now = "2026-01-01 00:00:00"
+    try:
+        with engine.begin() as conn:
+            for user in ("a", "b", "a", "b", "a"):  # ids 1..5
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO tasks (user_id, title, completed, created_at, updated_at)"
+                        " VALUES (:user, :title, :done, :now, :now)"
+                    ),
+                    {"user": user, "title": f"{user} task", "done": False, "now": now},
+                )
+            conn.execute(sa.text("DELETE FROM tasks WHERE id = 5"))  # a's highest, gone
+            conn.execute(
+                sa.text(
+                    "INSERT INTO conversations (id, user_id, metadata, created_at, updated_at)"
+                    " VALUES ('conv_c', 'c', '{}', :now, :now)"
+                ),
+                {"now": now},
+            )
+        command.upgrade(cfg, TASK_NUMBERS)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, user_id, number FROM tasks ORDER BY id"))
+            assert [tuple(r) for r in rows] == [(1, "a", 1), (2, "b", 2), (3, "a", 3), (4, "b", 4)]
+            counters = dict(
+                conn.execute(sa.text("SELECT user_id, last_number FROM task_counters")).all()
+            )
+        # PostgreSQL's sequence remembers the deleted task 5; SQLite had already reused its id.
+        highest = 5 if engine.dialect.name == "postgresql" else 4
+        assert counters == {"a": highest, "b": highest, "c": highest}
+
+        command.downgrade(cfg, before)
+        with engine.connect() as conn:
+            rows = conn.execute(sa.text("SELECT id, user_id FROM tasks ORDER BY id"))
+            assert [tuple(r) for r in rows] == [(1, "a"), (2, "b"), (3, "a"), (4, "b")]
+        assert "task_counters" not in tables(database_url)
+    finally:
+        engine.dispose()

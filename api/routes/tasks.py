@@ -12,7 +12,7 @@ from shared.tasks.schemas import TaskCreate, TaskFilter, TaskList, TaskOut, Task
 
 router = APIRouter(prefix="/v1/tasks", tags=["tasks"])
 
-TaskId = Annotated[int, Path(ge=1, le=2**31 - 1)]
+TaskId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The task's number (its `id`).")]
 
 
 @router.get("")

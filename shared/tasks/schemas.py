@@ -25,7 +25,12 @@ class TaskUpdate(RequestModel):
 
 
 class TaskOut(BaseModel):
-    id: int
+    """A task as people and apps see it."""
+
+    id: int = Field(
+        description="The user's own task number (1, 2, 3 … per user); a deleted task's number "
+        "is never given to another task."
+    )
     title: str
     description: str | None
     completed: bool
@@ -35,7 +40,7 @@ class TaskOut(BaseModel):
     @classmethod
     def of(cls, task: Task) -> TaskOut:
         return cls(
-            id=task.id,
+            id=task.number,
             title=task.title,
             description=task.description,
             completed=task.completed,

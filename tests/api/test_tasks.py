@@ -1,7 +1,9 @@
-"""The todo list over REST (CONTRACT.md section 7)."""
+"""The todo list over REST: each user's tasks numbered 1, 2, 3 …, numbers never reused."""
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from tests.api.conftest import count
@@ -109,3 +111,55 @@ def test_task_bodies_are_validated(api: Api, stack: Stack) -> None:
         response = api.patch(f"/v1/tasks/{task['id']}", json=patch)
         assert response.status_code == 422, (patch, response.text)
     assert api.get(f"/v1/tasks/{task['id']}").json() == task
+
+
+def test_each_user_numbers_their_tasks_from_one(api: Api, other: Api) -> None:
+    assert [_add(api, f"mine {i}")["id"] for i in range(3)] == [1, 2, 3]
+    theirs = _add(other, "theirs")
+    assert theirs["id"] == 1
+
+    # The same number names a different task for each user.
+    assert api.get("/v1/tasks/1").json()["title"] == "mine 0"
+    assert other.get("/v1/tasks/1").json() == theirs
+    # A number only another user has is unknown here, whatever the method.
+    assert other.get("/v1/tasks/3").status_code == 404
+    assert other.patch("/v1/tasks/3", json={"completed": True}).status_code == 404
+    assert other.delete("/v1/tasks/3").status_code == 404
+    assert other.patch("/v1/tasks/1", json={"completed": True}).json()["completed"] is True
+    assert api.delete("/v1/tasks/1").status_code == 204
+    assert other.get("/v1/tasks/1").json()["completed"] is True
+    assert [t["id"] for t in api.get("/v1/tasks").json()["data"]] == [2, 3]
+    assert [t["id"] for t in other.get("/v1/tasks").json()["data"]] == [1]
+
+
+def test_deleting_the_highest_task_never_frees_its_number(api: Api, stack: Stack) -> None:
+    assert [_add(api, f"t{i}")["id"] for i in range(3)] == [1, 2, 3]
+    assert api.delete("/v1/tasks/3").status_code == 204
+    assert _add(api, "after the delete")["id"] == 4
+    assert api.get("/v1/tasks/3").status_code == 404  # "task 3" stays gone, not someone new
+
+    for number in (1, 2, 4):
+        assert api.delete(f"/v1/tasks/{number}").status_code == 204
+    assert api.get("/v1/tasks").json()["data"] == []
+    assert _add(api, "an empty list starts no count over")["id"] == 5
+    rows = stack.sql("SELECT last_number FROM task_counters WHERE user_id = :u", u=api.user)
+    assert rows == [(5,)]
+
+
+def test_parallel_adds_for_one_user_get_distinct_numbers(api: Api, stack: Stack) -> None:
+    """Real concurrent requests, each on its own connection (the database's row lock decides)."""
+    clients, per_client = 8, 4
+    start = threading.Barrier(clients)
+
+    def add_some(index: int) -> list[int]:
+        with stack.client(api.user) as client:
+            start.wait()
+            return [_add(client, f"c{index} t{i}")["id"] for i in range(per_client)]
+
+    with ThreadPoolExecutor(clients) as pool:
+        numbers = [n for batch in pool.map(add_some, range(clients)) for n in batch]
+    total = clients * per_client
+    assert sorted(numbers) == list(range(1, total + 1))
+    listed = api.get("/v1/tasks").json()["data"]
+    assert [t["id"] for t in listed] == list(range(1, total + 1))
+    assert count(stack, "tasks", user_id=api.user) == total

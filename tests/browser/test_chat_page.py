@@ -61,6 +61,10 @@ def test_chat_on_a_desktop(browser: Browser, stack: Stack, screenshots: Path) ->
     expect(card).to_contain_text('status: "created"')
     expect(reply.locator(".bubble")).to_have_text('Done. add_task: "buy milk" (created).')
     expect(page.locator("#task-list")).to_contain_text("buy milk")
+    # The panel shows the user's own task number, the one the tool reported.
+    number = page.locator("#task-list li", has_text="buy milk").locator(".task-id").inner_text()
+    assert re.fullmatch(r"#\d+", number), number
+    expect(card).to_contain_text(f"task_id: {number[1:]},")
     expect(page.locator("#conversation-list .active")).to_contain_text("add a task to buy milk")
 
     send(page, "remind me to call the plumber")

@@ -30,17 +30,20 @@ Effect = Callable[[AsyncSession, str], Awaitable[Any]]
 Title = Annotated[str, Field(min_length=1, max_length=500, description="What to do.")]
 NewTitle = Annotated[str | None, Field(min_length=1, max_length=500, description="New title.")]
 Description = Annotated[str | None, Field(max_length=10000, description="Details.")]
-TaskId = Annotated[int, Field(description="The task's id.")]
+TaskId = Annotated[int, Field(description="The task's number, as list_tasks shows it.")]
 StatusFilter = Annotated[
     Literal["all", "pending", "completed"], Field(description="Which tasks to list.")
 ]
 
-INSTRUCTIONS = "Manage the current user's todo list. Task ids are integers."
+INSTRUCTIONS = (
+    "Manage the current user's todo list. Task ids are the user's own task numbers "
+    "(1, 2, 3 …); a deleted task's number is never reused."
+)
 
 
 def _task_row(task: Task) -> dict[str, Any]:
     return {
-        "id": task.id,
+        "id": task.number,
         "title": task.title,
         "description": task.description,
         "completed": task.completed,
@@ -88,7 +91,7 @@ def build_todo_server(database: Database) -> MCPServer:
 
         async def effect(session: AsyncSession, user_id: str) -> dict[str, Any]:
             task = await service.add(session, user_id, title, description)
-            return {"task_id": task.id, "status": "created", "title": task.title}
+            return {"task_id": task.number, "status": "created", "title": task.title}
 
         result: dict[str, Any] = await once(ctx, effect)
         return result
@@ -109,7 +112,7 @@ def build_todo_server(database: Database) -> MCPServer:
 
         async def effect(session: AsyncSession, user_id: str) -> dict[str, Any]:
             task = await service.update(session, user_id, task_id, completed=True)
-            return {"task_id": task.id, "status": "completed", "title": task.title}
+            return {"task_id": task.number, "status": "completed", "title": task.title}
 
         result: dict[str, Any] = await once(ctx, effect)
         return result
@@ -120,7 +123,7 @@ def build_todo_server(database: Database) -> MCPServer:
 
         async def effect(session: AsyncSession, user_id: str) -> dict[str, Any]:
             task = await service.remove(session, user_id, task_id)
-            return {"task_id": task.id, "status": "deleted", "title": task.title}
+            return {"task_id": task.number, "status": "deleted", "title": task.title}
 
         result: dict[str, Any] = await once(ctx, effect)
         return result
@@ -135,7 +138,7 @@ def build_todo_server(database: Database) -> MCPServer:
             task = await service.update(
                 session, user_id, task_id, title=title, description=description
             )
-            return {"task_id": task.id, "status": "updated", "title": task.title}
+            return {"task_id": task.number, "status": "updated", "title": task.title}
 
         result: dict[str, Any] = await once(ctx, effect)
         return result

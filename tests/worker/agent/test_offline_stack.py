@@ -22,6 +22,7 @@ def test_offline_stack_runs_todo_turns_without_an_llm(private_stack: StackFactor
         [call] = added["output"]["tool_calls"]
         assert call["tool_name"] == "add_task" and call["arguments"] == {"title": "Buy groceries"}
         task_id = call["result"]["task_id"]
+        assert task_id == 1  # the user's own numbering, whatever other users have
         assert added["output"]["response"] == (
             f'I\'ve added "Buy groceries" to your tasks (task {task_id}).'
         )
@@ -30,6 +31,7 @@ def test_offline_stack_runs_todo_turns_without_an_llm(private_stack: StackFactor
         meeting = api.turn("Add a task: team meeting", conversation_id=added["conversation_id"])
         assert meeting["status"] == "completed", meeting
         meeting_id = meeting["output"]["tool_calls"][0]["result"]["task_id"]
+        assert meeting_id == 2
 
         deleted = api.turn("Delete the meeting task", conversation_id=added["conversation_id"])
         assert deleted["status"] == "completed", deleted
