@@ -114,7 +114,7 @@ def test_upgrade_from_empty_matches_the_models_and_downgrades_cleanly(database_u
     command.check(cfg)
 
 
-TASK_NUMBERS = "0004_task_numbers"
+TASK_NUMBERS = "0005"  # per-user task numbers
 
 
 def test_task_numbers_keep_old_ids_and_count_past_every_id_given(database_url: str) -> None:

@@ -8,7 +8,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, DatabaseDep, UoW
 from api.errors import error_responses
-from api.routes.runs import legacy_tool_calls, wait_for_run
+from api.longpoll import wait_for_run
+from api.routes.runs import legacy_tool_calls
 from shared.errors import Forbidden
 from shared.runs import service, states
 from shared.runs.schemas import RunCreate
@@ -72,23 +73,27 @@ async def chat(
         uow.session, uow.dispatcher, user, run_body, None, request.app.state.limiter
     )
     await uow.commit()
-    run = await wait_for_run(database, request.app.state.events, user, run.id, CHAT_WAIT_SECONDS)
-    if run.status not in states.TERMINAL:
+    done = await wait_for_run(database, request.app.state.events, user, run.id, CHAT_WAIT_SECONDS)
+    if done.status not in states.TERMINAL:
         return JSONResponse(
-            {"run_id": run.id, "status": run.status},
+            {"run_id": done.id, "status": done.status},
             status_code=202,
-            headers={"Location": f"/v1/runs/{run.id}"},
+            headers={"Location": f"/v1/runs/{done.id}"},
         )
-    if run.status != states.COMPLETED:
-        error = run.error or {"code": run.status, "message": f"run {run.status}"}
+    if done.status != states.COMPLETED:
+        code, message = (
+            (done.error.code, done.error.message)
+            if done.error is not None
+            else (str(done.status), f"run {done.status}")
+        )
         return JSONResponse(
-            {"detail": error["message"], "code": error["code"], "run_id": run.id},
-            status_code=502 if run.status == states.FAILED else 409,
+            {"detail": message, "code": code, "run_id": done.id},
+            status_code=502 if done.status == states.FAILED else 409,
         )
     return JSONResponse(
         {
-            "conversation_id": run.conversation_id,
-            "response": (run.output or {}).get("response", ""),
-            "tool_calls": legacy_tool_calls(run),
+            "conversation_id": done.conversation_id,
+            "response": done.output.response if done.output is not None else "",
+            "tool_calls": legacy_tool_calls(done),
         }
     )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -10,12 +9,9 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, DatabaseDep, UoW
 from api.errors import error_responses
+from api.longpoll import wait_for_run
 from api.params import Cursor, Limit, RunId
-from shared.conversations.schemas import ToolCallOut
-from shared.db import Database
-from shared.events.hub import EventHub
 from shared.runs import service, states
-from shared.runs.models import Run
 from shared.runs.schemas import BusyConversation, RunCreate, RunOut
 from shared.runs.status import RunStatus
 from shared.schemas import Page, SafeStr
@@ -23,8 +19,6 @@ from shared.schemas import Page, SafeStr
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 CANCEL_WAIT = 3.0
-# Re-read the run now and then even without an event (belt and braces; events wake us).
-RECHECK_SECONDS = 5.0
 
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
@@ -89,8 +83,7 @@ async def get_run(
     wait: Annotated[float, Query(ge=0, le=60)] = 0,
 ) -> RunOut:
     """A run; with `wait`, answers as soon as it is terminal or after `wait` seconds."""
-    run = await wait_for_run(database, request.app.state.events, user, run_id, wait)
-    return RunOut.of(run)
+    return await wait_for_run(database, request.app.state.events, user, run_id, wait)
 
 
 @router.post("/{run_id}/cancel", responses=error_responses(409))
@@ -104,32 +97,12 @@ async def cancel_run(
     # A running turn stops at the worker's next check (≤ ~1 s): answer with the final state
     # when it comes quickly, else with the run as it is (its status will follow).
     await uow.commit()
-    run = await wait_for_run(database, request.app.state.events, user, run_id, CANCEL_WAIT)
-    return RunOut.of(run)
+    return await wait_for_run(database, request.app.state.events, user, run_id, CANCEL_WAIT)
 
 
-async def wait_for_run(
-    database: Database, hub: EventHub, user: str, run_id: str, wait: float
-) -> Run:
-    """Read the run in short transactions until it is terminal or `wait` runs out.
-
-    No transaction stays open while waiting (SQLite would hold its write lock); the run's
-    events wake the waiter.
-    """
-    deadline = time.monotonic() + wait
-    async with hub.changes(run_id) as changed:
-        while True:
-            async with database.sessions() as session:
-                run = await service.get(session, user, run_id)
-            remaining = deadline - time.monotonic()
-            if run.status in states.TERMINAL or remaining <= 0:
-                return run
-            await changed(min(remaining, RECHECK_SECONDS))
-
-
-def legacy_tool_calls(run: Run) -> list[dict[str, object]]:
+def legacy_tool_calls(run: RunOut) -> list[dict[str, object]]:
     """Tool calls in the original chat API's shape."""
-    calls = [ToolCallOut.model_validate(c) for c in (run.output or {}).get("tool_calls", [])]
+    calls = run.output.tool_calls if run.output is not None else []
     return [
         {"tool_name": c.tool_name, "parameters": c.arguments, "result": c.result} for c in calls
     ]

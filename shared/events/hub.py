@@ -15,9 +15,8 @@ import asyncio
 import contextlib
 import json
 import logging
-import sys
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
@@ -77,6 +76,28 @@ class Feed:
         self.seen = max(e.id for e in fresh)
         for sub in self.subscriptions:
             sub.push(fresh)
+
+
+@dataclass
+class Changes:
+    """One waiter's view of a followed run: the events that arrive after its own read."""
+
+    feed: Feed
+    sub: Subscription
+
+    def start_at(self, last_id: int) -> None:
+        """Events up to `last_id` are known to the waiter (it read the run after them)."""
+        if self.feed.seen is None:
+            self.feed.seen = last_id
+
+    async def next(self, timeout: float) -> list[Event] | None:
+        """The events that came within `timeout` s; None if the waiter must re-read the run
+        (nothing came, or the inbox overflowed)."""
+        await EventHub._wait(self.sub, timeout)
+        events, resync = list(self.sub.queue), self.sub.resync or self.sub.closed
+        self.sub.queue.clear()
+        self.sub.resync = False
+        return None if resync or not events else events
 
 
 class EventHub:
@@ -149,23 +170,14 @@ class EventHub:
                 backlog = await self._take(run_id, sub, cursor)
 
     @contextlib.asynccontextmanager
-    async def changes(self, run_id: str) -> AsyncIterator[Callable[[float], Awaitable[None]]]:
-        """Wake-ups when the run gets a new event (for long-polls that re-read the run row).
+    async def changes(self, run_id: str) -> AsyncIterator[Changes]:
+        """The run's new events as they come (for long-polls that wait for its end).
 
-        Every status change is an event, so this is the long-poll's only signal: Redis
-        pub/sub in services mode, the shared poller in embedded mode. Register before reading
-        the run, so a change between the read and the wait still wakes the waiter.
+        Register before reading the run, then `start_at` the last event id that read saw, so a
+        change between the read and the wait still reaches the waiter.
         """
         with self._subscribe(run_id) as (feed, sub):
-            if feed.seen is None:
-                feed.seen = await self._last_id(run_id, sys.maxsize)
-
-            async def wait(timeout: float) -> None:
-                await self._wait(sub, timeout)
-                sub.queue.clear()
-                sub.resync = False
-
-            yield wait
+            yield Changes(feed, sub)
 
     @staticmethod
     async def _wait(sub: Subscription, idle_seconds: float) -> bool:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from sqlalchemy import and_, exists, func, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -47,7 +48,7 @@ async def claim(session: AsyncSession, run_id: str, token: str, lease_seconds: f
     now = utcnow()
     earlier = aliased(Run)
     other_active = aliased(Run)
-    run = await _transition(
+    moved = await _transition(
         session,
         and_(
             Run.id == run_id,
@@ -74,8 +75,10 @@ async def claim(session: AsyncSession, run_id: str, token: str, lease_seconds: f
         attempts=Run.attempts + 1,
         started_at=func.coalesce(Run.started_at, literal(now, UTCDateTime())),
     )
-    if run is not None:
-        await events.append(session, run.id, [(RUN_IN_PROGRESS, run_data(run))], last=_last(run))
+    if moved is None:
+        return None
+    run = moved.run
+    await events.append(session, run.id, [(RUN_IN_PROGRESS, run_data(run))], last=_last(run))
     return run
 
 
@@ -93,7 +96,7 @@ async def finish(
     lost (another worker owns it now and will record the ending)."""
     if status not in TERMINAL:
         raise ValueError(f"finish needs a terminal status, not {status!r}")
-    run = await _transition(
+    moved = await _transition(
         session,
         and_(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_token == token),
         2 if message is not None else 1,
@@ -102,19 +105,19 @@ async def finish(
         lease_until=None,
         **fields,
     )
-    if run is None:
+    if moved is None:
         return None
     before: list[tuple[str, dict[str, Any]]] = []
     if message is not None:
         session.add(message)
         before.append((MESSAGE_COMPLETED, message_data(message)))
-    await _ended(session, dispatcher, run, before)
-    return run
+    await _ended(session, dispatcher, moved, before)
+    return moved.run
 
 
 async def cancel_queued(session: AsyncSession, dispatcher: Dispatcher, run_id: str) -> Run | None:
     """Cancel a run no worker has started; it ends at once."""
-    run = await _transition(
+    moved = await _transition(
         session,
         and_(Run.id == run_id, Run.status == QUEUED),
         1,
@@ -122,9 +125,10 @@ async def cancel_queued(session: AsyncSession, dispatcher: Dispatcher, run_id: s
         finished_at=utcnow(),
         error={"code": "cancelled", "message": "Run cancelled before it started."},
     )
-    if run is not None:
-        await _ended(session, dispatcher, run, [])
-    return run
+    if moved is None:
+        return None
+    await _ended(session, dispatcher, moved, [])
+    return moved.run
 
 
 async def end_abandoned(
@@ -134,7 +138,7 @@ async def end_abandoned(
     if status not in (FAILED, CANCELLED):
         raise ValueError(f"an abandoned run is failed or cancelled, not {status!r}")
     now = utcnow()
-    run = await _transition(
+    moved = await _transition(
         session,
         and_(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_until < now),
         1,
@@ -143,9 +147,10 @@ async def end_abandoned(
         lease_until=None,
         error=error,
     )
-    if run is not None:
-        await _ended(session, dispatcher, run, [])
-    return run
+    if moved is None:
+        return None
+    await _ended(session, dispatcher, moved, [])
+    return moved.run
 
 
 async def release_for_retry(
@@ -236,18 +241,45 @@ async def dispatch_next(
     return run_id
 
 
+@dataclass(frozen=True)
+class Moved:
+    """A run just moved to a new status, and its conversation's next queued run if any."""
+
+    run: Run
+    next_queued: str | None
+
+
 async def _transition(
     session: AsyncSession, guard: Any, new_events: int, **values: Any
-) -> Run | None:
+) -> Moved | None:
     """One guarded UPDATE … RETURNING the run; it reserves ids for the events it will write."""
     result = await session.execute(
         update(Run)
         .where(guard)
         .values(last_event_seq=Run.last_event_seq + new_events, **values)
-        .returning(Run)
+        .returning(Run, _next_queued())
         .execution_options(synchronize_session=False, populate_existing=True)
     )
-    return result.scalars().first()
+    row = result.first()
+    return None if row is None else Moved(cast(Run, row[0]), row[1])
+
+
+def _next_queued() -> Any:
+    """The conversation's oldest other queued run, read in the same statement as the ending
+    (so an ending with nobody waiting costs no extra query)."""
+    other = aliased(Run)
+    return (
+        select(other.id)
+        .where(
+            other.conversation_id == Run.conversation_id,
+            other.status == QUEUED,
+            other.id != Run.id,
+        )
+        .order_by(other.id)
+        .limit(1)
+        .scalar_subquery()
+        .label("next_queued")
+    )
 
 
 def _last(run: Run) -> int:
@@ -257,12 +289,14 @@ def _last(run: Run) -> int:
 async def _ended(
     session: AsyncSession,
     dispatcher: Dispatcher,
-    run: Run,
+    moved: Moved,
     before: Sequence[tuple[str, dict[str, Any]]],
 ) -> None:
     """What every ending owes, in its own transaction: the events (the terminal one last), the
     webhook outbox row, and the dispatch of the conversation's next queued turn."""
+    run = moved.run
     items = [*before, (f"run.{run.status}", run_data(run))]
     await events.append(session, run.id, items, last=_last(run))
     await webhook_outbox.enqueue(session, dispatcher, run)
-    await dispatch_next(session, dispatcher, run.conversation_id)
+    if moved.next_queued is not None:
+        await dispatch_next(session, dispatcher, run.conversation_id)

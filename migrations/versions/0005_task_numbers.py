@@ -6,8 +6,8 @@ conversations) starts counting above the highest id ever handed out (PostgreSQL'
 remembers deleted ones; SQLite reused them and only the current maximum is known), so no
 number someone was shown before can come back as a different task.
 
-Revision ID: 0004_task_numbers
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-24 10:30:00.000000
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-revision: str = "0004_task_numbers"
-down_revision: str | None = "0003"
+revision: str = "0005"
+down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
