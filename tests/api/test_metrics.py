@@ -13,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from api.metrics import read_deliveries
+from shared.webhooks.stats import read_deliveries
 from tests.stack import Api
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
