@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, DatabaseDep, UoW
 from api.errors import error_responses
-from api.routes.runs import legacy_tool_calls, wait_for_run
+from shared.conversations.schemas import ToolCallOut
 from shared.errors import Forbidden
 from shared.runs import service, states
+from shared.runs.models import Run
 from shared.runs.schemas import RunCreate
+from shared.runs.waiting import wait_for_run
 from shared.schemas import NonBlankStr, RequestModel
 
 router = APIRouter(prefix="/api", tags=["chat (compatibility)"])
@@ -49,6 +51,7 @@ class ChatRequest(RequestModel):
 
 @router.post(
     "/{user_id}/chat",
+    response_model=ChatReply,
     responses={
         200: {"model": ChatReply, "description": "The assistant's reply"},
         202: {"model": ChatPending, "description": "Still running after 60 s: poll the run"},
@@ -63,7 +66,7 @@ async def chat(
     uow: UoW,
     database: DatabaseDep,
     request: Request,
-) -> Response:
+) -> ChatReply | JSONResponse:
     """Send a message and wait for the reply (up to 60 s, then 202 with the run to poll)."""
     if user_id != user:
         raise Forbidden("user_id does not match the token")
@@ -74,21 +77,27 @@ async def chat(
     await uow.commit()
     run = await wait_for_run(database, request.app.state.events, user, run.id, CHAT_WAIT_SECONDS)
     if run.status not in states.TERMINAL:
+        pending = ChatPending(run_id=run.id, status=run.status)
         return JSONResponse(
-            {"run_id": run.id, "status": run.status},
-            status_code=202,
-            headers={"Location": f"/v1/runs/{run.id}"},
+            pending.model_dump(), status_code=202, headers={"Location": f"/v1/runs/{run.id}"}
         )
     if run.status != states.COMPLETED:
         error = run.error or {"code": run.status, "message": f"run {run.status}"}
+        failed = ChatFailed(detail=error["message"], code=error["code"], run_id=run.id)
         return JSONResponse(
-            {"detail": error["message"], "code": error["code"], "run_id": run.id},
-            status_code=502 if run.status == states.FAILED else 409,
+            failed.model_dump(), status_code=502 if run.status == states.FAILED else 409
         )
-    return JSONResponse(
-        {
-            "conversation_id": run.conversation_id,
-            "response": (run.output or {}).get("response", ""),
-            "tool_calls": legacy_tool_calls(run),
-        }
+    return ChatReply(
+        conversation_id=run.conversation_id,
+        response=(run.output or {}).get("response", ""),
+        tool_calls=_legacy_tool_calls(run),
     )
+
+
+def _legacy_tool_calls(run: Run) -> list[LegacyToolCall]:
+    """Tool calls in the original chat API's shape."""
+    calls = [ToolCallOut.model_validate(c) for c in (run.output or {}).get("tool_calls", [])]
+    return [
+        LegacyToolCall(tool_name=c.tool_name, parameters=c.arguments, result=c.result)
+        for c in calls
+    ]

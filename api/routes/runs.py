@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
@@ -11,19 +10,14 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentUser, DatabaseDep, UoW
 from api.errors import error_responses
 from api.params import Cursor, Limit, RunId
-from shared.conversations.schemas import ToolCallOut
-from shared.db import Database
-from shared.events.hub import EventHub
 from shared.runs import service, states
-from shared.runs.models import Run
 from shared.runs.schemas import BusyConversation, RunCreate, RunOut, RunStatus
+from shared.runs.waiting import wait_for_run
 from shared.schemas import Page, SafeStr
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
 
 CANCEL_WAIT = 3.0
-# Re-read the run now and then even without an event (belt and braces; events wake us).
-RECHECK_SECONDS = 5.0
 
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
@@ -105,30 +99,3 @@ async def cancel_run(
     await uow.commit()
     run = await wait_for_run(database, request.app.state.events, user, run_id, CANCEL_WAIT)
     return RunOut.of(run)
-
-
-async def wait_for_run(
-    database: Database, hub: EventHub, user: str, run_id: str, wait: float
-) -> Run:
-    """Read the run in short transactions until it is terminal or `wait` runs out.
-
-    No transaction stays open while waiting (SQLite would hold its write lock); the run's
-    events wake the waiter.
-    """
-    deadline = time.monotonic() + wait
-    async with hub.changes(run_id) as changed:
-        while True:
-            async with database.sessions() as session:
-                run = await service.get(session, user, run_id)
-            remaining = deadline - time.monotonic()
-            if run.status in states.TERMINAL or remaining <= 0:
-                return run
-            await changed(min(remaining, RECHECK_SECONDS))
-
-
-def legacy_tool_calls(run: Run) -> list[dict[str, object]]:
-    """Tool calls in the original chat API's shape."""
-    calls = [ToolCallOut.model_validate(c) for c in (run.output or {}).get("tool_calls", [])]
-    return [
-        {"tool_name": c.tool_name, "parameters": c.arguments, "result": c.result} for c in calls
-    ]
