@@ -47,7 +47,7 @@ async def create_run(
     headers = {"Location": f"/v1/runs/{run.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    content = RunOut.of(run).model_dump(mode="json")
+    content = RunOut.model_validate(run, from_attributes=True).model_dump(mode="json")
     return JSONResponse(content, status_code=200 if replayed else 202, headers=headers)
 
 
@@ -69,7 +69,7 @@ async def list_runs(
         limit=limit,
         after=after,
     )
-    items = [RunOut.of(r) for r in rows]
+    items = [RunOut.model_validate(r, from_attributes=True) for r in rows]
     return Page(data=items, has_more=has_more, next_cursor=items[-1].id if has_more else None)
 
 
@@ -83,7 +83,7 @@ async def get_run(
 ) -> RunOut:
     """A run; with `wait`, answers as soon as it is terminal or after `wait` seconds."""
     run = await wait_for_run(database, request.app.state.events, user, run_id, wait)
-    return RunOut.of(run)
+    return RunOut.model_validate(run, from_attributes=True)
 
 
 @router.post("/{run_id}/cancel", responses=error_responses(409))
@@ -93,9 +93,9 @@ async def cancel_run(
     """Cancel a run: at once if queued, at its next step if in progress; 409 if it ended."""
     run = await service.cancel(uow.session, uow.dispatcher, user, run_id)
     if run.status in states.TERMINAL:
-        return RunOut.of(run)
+        return RunOut.model_validate(run, from_attributes=True)
     # A running turn stops at the worker's next check (≤ ~1 s): answer with the final state
     # when it comes quickly, else with the run as it is (its status will follow).
     await uow.commit()
     run = await wait_for_run(database, request.app.state.events, user, run_id, CANCEL_WAIT)
-    return RunOut.of(run)
+    return RunOut.model_validate(run, from_attributes=True)

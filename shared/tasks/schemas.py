@@ -8,7 +8,6 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from shared.schemas import NonBlankStr, RequestModel
-from shared.tasks.models import Task
 
 TaskFilter = Literal["all", "pending", "completed"]
 
@@ -31,17 +30,6 @@ class TaskOut(BaseModel):
     completed: bool
     created_at: dt.datetime
     updated_at: dt.datetime
-
-    @classmethod
-    def of(cls, task: Task) -> TaskOut:
-        return cls(
-            id=task.id,
-            title=task.title,
-            description=task.description,
-            completed=task.completed,
-            created_at=task.created_at,
-            updated_at=task.updated_at,
-        )
 
 
 class TaskList(BaseModel):
