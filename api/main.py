@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await live.close_live(app)
+            await app.state.limiter.close()
             await app.state.db.dispose()
 
     app = FastAPI(
