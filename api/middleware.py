@@ -79,7 +79,8 @@ class BodyLimitMiddleware:
     the end, side effects and all, and only then has its answer swapped for the 413; and a
     declared Content-Length over the limit is answered in plain text ("Content Too Large") from
     outside our middleware, without the JSON `detail` and the request-id and security headers
-    every other error carries. This one decides before the app runs.
+    every other error carries (and the signal exception it raises through our stack is logged
+    here as an unhandled error). This one decides before the app runs.
     """
 
     def __init__(self, app: ASGIApp, limit: int = MAX_BODY_BYTES) -> None:
