@@ -35,7 +35,7 @@ def test_shutdown_closes_the_rate_limiters_redis_connection(
 ) -> None:
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'shutdown.db'}",
-        jwt_secret=TEST_SECRET,  # type: ignore[arg-type]
+        jwt_secret=TEST_SECRET,
         redis_url=redis_server.url,
         rate_limit_runs_per_minute=5,
     )
