@@ -10,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, live, metrics
+from api.metrics.http import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
 from api.routes import chat, conversations, health, runs, tasks, webhooks
 from shared.config import Settings, get_settings
@@ -41,6 +42,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await live.close_live(app)
+            await app.state.limiter.close()
             await app.state.db.dispose()
 
     app = FastAPI(
@@ -67,7 +69,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
     app.add_middleware(BodyLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
-    app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics.http)
+    app.add_middleware(MetricsMiddleware, metrics=app.state.metrics.http)
     for router in (health.router, metrics.router):
         app.include_router(router)
     for router in (

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 
 from bench.procs import STARTUP_TIMEOUT, STOP_TIMEOUT, Background
-from tests.fakellm import FakeLLM
+from fakellm import FakeLLM
 from tests.stack import (
     REDIS_URL,
     Proc,
@@ -58,14 +58,14 @@ PRODUCTION_TIMINGS = {
 
 
 def launch_fake_llm(workdir: Path) -> tuple[Background, FakeLLM]:
-    """Start `python -m tests.fakellm` on a free port without waiting for it (see wait_fake_llm).
+    """Start `python -m fakellm` on a free port without waiting for it (see wait_fake_llm).
 
     The FakeLLM returned is never started: it only names the URL (Stack reads its `base_url`).
     """
     port = free_port()
     proc = Background(
         "fakellm",
-        [sys.executable, "-m", "tests.fakellm", "--port", str(port), "--latency", "0"],
+        [sys.executable, "-m", "fakellm", "--port", str(port), "--latency", "0"],
         workdir / "fakellm.log",
     ).start()
     return proc, FakeLLM(port=port)

@@ -143,7 +143,7 @@ def header(
         f"{sizes.clients} clients × {sizes.duration:g} s; burst of {sizes.burst} turns at "
         f"{sizes.llm_seconds:g} s per LLM call.",
         "- A turn is `Add a task to buy milk`: two model calls (the `add_task` tool call, then "
-        "the reply) and one tool call. The fake LLM (`python -m tests.fakellm`) runs in its own "
+        "the reply) and one tool call. The fake LLM (`python -m fakellm`) runs in its own "
         "process and answers at once, except in the burst, where each call sleeps "
         f"{sizes.llm_seconds:g} s (`[[latency=…]]`), so the ideal turn takes "
         f"2 × {sizes.llm_seconds:g} s.",

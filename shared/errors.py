@@ -49,13 +49,3 @@ class RateLimited(DomainError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.headers = {"Retry-After": str(max(1, retry_after))}
-
-
-class Unavailable(DomainError):
-    """A dependency (database, broker) is down; the client should retry later."""
-
-    status_code = 503
-
-    def __init__(self, detail: str, retry_after: int = 5) -> None:
-        super().__init__(detail)
-        self.headers = {"Retry-After": str(retry_after)}

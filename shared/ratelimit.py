@@ -27,11 +27,18 @@ class RateLimiter(Protocol):
         """Raise RateLimited (429 + Retry-After) if the user may not submit now."""
         ...
 
+    async def close(self) -> None:
+        """Release what the limiter holds open (the API's lifespan calls it at shutdown)."""
+        ...
+
 
 class Unlimited:
     """RATE_LIMIT_RUNS_PER_MINUTE=0."""
 
     async def check(self, session: AsyncSession, user_id: str) -> None:
+        return None
+
+    async def close(self) -> None:
         return None
 
 
@@ -60,6 +67,9 @@ class DatabaseRateLimiter:
         raise RateLimited(
             f"rate limit of {self.per_minute} runs per minute exceeded", math.ceil(max(1.0, wait))
         )
+
+    async def close(self) -> None:
+        return None
 
 
 class RedisRateLimiter:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.fakellm import FakeLLM
+from fakellm import FakeLLM
 from tests.stack import (
     REDIS_URL,
     Api,

@@ -1,7 +1,7 @@
 """Real processes for tests: the API (uvicorn), a Celery worker and beat, on a real database.
 
 Tiers: `embedded` (SQLite + the SQLite broker) and `services` (PostgreSQL + Redis of this
-machine). The LLM is the fake OpenAI-compatible server in tests/fakellm.py.
+machine). The LLM is the fake OpenAI-compatible server in fakellm/.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import httpx
 import jwt
 import sqlalchemy as sa
 
-from tests.fakellm import FakeLLM
+from fakellm import FakeLLM
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

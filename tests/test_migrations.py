@@ -147,9 +147,12 @@ def test_task_numbers_keep_old_ids_and_count_past_every_id_given(database_url: s
         with engine.connect() as conn:
             rows = conn.execute(sa.text("SELECT id, user_id, number FROM tasks ORDER BY id"))
             assert [tuple(r) for r in rows] == [(1, "a", 1), (2, "b", 2), (3, "a", 3), (4, "b", 4)]
-            counters = dict(
-                conn.execute(sa.text("SELECT user_id, last_number FROM task_counters")).all()
-            )
+            counters: dict[str, int] = {
+                str(user): int(last)
+                for user, last in conn.execute(
+                    sa.text("SELECT user_id, last_number FROM task_counters")
+                )
+            }
         # PostgreSQL's sequence remembers the deleted task 5; SQLite had already reused its id.
         highest = 5 if engine.dialect.name == "postgresql" else 4
         assert counters == {"a": highest, "b": highest, "c": highest}

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentUser, DatabaseDep, UoW
 from api.errors import error_responses
-from api.longpoll import wait_for_run
-from api.routes.runs import legacy_tool_calls
 from shared.errors import Forbidden
 from shared.runs import service, states
-from shared.runs.schemas import RunCreate
+from shared.runs.schemas import RunCreate, RunOut
+from shared.runs.waiting import wait_for_run
 from shared.schemas import NonBlankStr, RequestModel
 
 router = APIRouter(prefix="/api", tags=["chat (compatibility)"])
@@ -50,6 +49,7 @@ class ChatRequest(RequestModel):
 
 @router.post(
     "/{user_id}/chat",
+    response_model=ChatReply,
     responses={
         200: {"model": ChatReply, "description": "The assistant's reply"},
         202: {"model": ChatPending, "description": "Still running after 60 s: poll the run"},
@@ -64,36 +64,44 @@ async def chat(
     uow: UoW,
     database: DatabaseDep,
     request: Request,
-) -> Response:
+) -> ChatReply | JSONResponse:
     """Send a message and wait for the reply (up to 60 s, then 202 with the run to poll)."""
     if user_id != user:
         raise Forbidden("user_id does not match the token")
     run_body = RunCreate(message=body.message, conversation_id=body.conversation_id)
-    run, _ = await service.submit(
+    submitted, _ = await service.submit(
         uow.session, uow.dispatcher, user, run_body, None, request.app.state.limiter
     )
     await uow.commit()
-    done = await wait_for_run(database, request.app.state.events, user, run.id, CHAT_WAIT_SECONDS)
-    if done.status not in states.TERMINAL:
-        return JSONResponse(
-            {"run_id": done.id, "status": done.status},
-            status_code=202,
-            headers={"Location": f"/v1/runs/{done.id}"},
-        )
-    if done.status != states.COMPLETED:
-        code, message = (
-            (done.error.code, done.error.message)
-            if done.error is not None
-            else (str(done.status), f"run {done.status}")
-        )
-        return JSONResponse(
-            {"detail": message, "code": code, "run_id": done.id},
-            status_code=502 if done.status == states.FAILED else 409,
-        )
-    return JSONResponse(
-        {
-            "conversation_id": done.conversation_id,
-            "response": done.output.response if done.output is not None else "",
-            "tool_calls": legacy_tool_calls(done),
-        }
+    run = await wait_for_run(
+        database, request.app.state.events, user, submitted.id, CHAT_WAIT_SECONDS
     )
+    if run.status not in states.TERMINAL:
+        pending = ChatPending(run_id=run.id, status=run.status)
+        return JSONResponse(
+            pending.model_dump(), status_code=202, headers={"Location": f"/v1/runs/{run.id}"}
+        )
+    if run.status != states.COMPLETED:
+        code, message = (
+            (run.error.code, run.error.message)
+            if run.error is not None
+            else (str(run.status), f"run {run.status}")
+        )
+        failed = ChatFailed(detail=message, code=code, run_id=run.id)
+        return JSONResponse(
+            failed.model_dump(), status_code=502 if run.status == states.FAILED else 409
+        )
+    return ChatReply(
+        conversation_id=run.conversation_id,
+        response=run.output.response if run.output is not None else "",
+        tool_calls=_legacy_tool_calls(run),
+    )
+
+
+def _legacy_tool_calls(run: RunOut) -> list[LegacyToolCall]:
+    """Tool calls in the original chat API's shape."""
+    calls = run.output.tool_calls if run.output is not None else []
+    return [
+        LegacyToolCall(tool_name=c.tool_name, parameters=c.arguments, result=c.result)
+        for c in calls
+    ]

@@ -19,7 +19,7 @@ async def create_conversation(
 ) -> ConversationOut:
     """Start a conversation."""
     conversation = await service.create(uow.session, user, body.title, body.metadata)
-    return ConversationOut.of(conversation)
+    return ConversationOut.model_validate(conversation, from_attributes=True)
 
 
 @router.get("")
@@ -28,7 +28,7 @@ async def list_conversations(
 ) -> Page[ConversationOut]:
     """The caller's conversations, newest first."""
     rows, has_more = await service.list_page(uow.session, user, limit, after)
-    items = [ConversationOut.of(c) for c in rows]
+    items = [ConversationOut.model_validate(c, from_attributes=True) for c in rows]
     return Page(data=items, has_more=has_more, next_cursor=items[-1].id if has_more else None)
 
 
@@ -37,7 +37,9 @@ async def get_conversation(
     conversation_id: ConversationId, user: CurrentUser, uow: UoW
 ) -> ConversationOut:
     """One conversation."""
-    return ConversationOut.of(await service.get(uow.session, user, conversation_id))
+    return ConversationOut.model_validate(
+        await service.get(uow.session, user, conversation_id), from_attributes=True
+    )
 
 
 @router.delete("/{conversation_id}", status_code=204)
@@ -59,5 +61,5 @@ async def list_messages(
 ) -> Page[MessageOut]:
     """A conversation's messages, oldest first."""
     rows, has_more = await service.messages_page(uow.session, user, conversation_id, limit, after)
-    items = [MessageOut.of(m) for m in rows]
+    items = [MessageOut.model_validate(m, from_attributes=True) for m in rows]
     return Page(data=items, has_more=has_more, next_cursor=items[-1].id if has_more else None)

@@ -9,11 +9,11 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CurrentUser, DatabaseDep, UoW
 from api.errors import error_responses
-from api.longpoll import wait_for_run
 from api.params import Cursor, Limit, RunId
 from shared.runs import service, states
 from shared.runs.schemas import BusyConversation, RunCreate, RunOut
 from shared.runs.status import RunStatus
+from shared.runs.waiting import wait_for_run
 from shared.schemas import Page, SafeStr
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"])
@@ -48,7 +48,7 @@ async def create_run(
     headers = {"Location": f"/v1/runs/{run.id}"}
     if replayed:
         headers["Idempotent-Replayed"] = "true"
-    content = RunOut.of(run).model_dump(mode="json")
+    content = RunOut.model_validate(run, from_attributes=True).model_dump(mode="json")
     return JSONResponse(content, status_code=200 if replayed else 202, headers=headers)
 
 
@@ -70,7 +70,7 @@ async def list_runs(
         limit=limit,
         after=after,
     )
-    items = [RunOut.of(r) for r in rows]
+    items = [RunOut.model_validate(r, from_attributes=True) for r in rows]
     return Page(data=items, has_more=has_more, next_cursor=items[-1].id if has_more else None)
 
 
@@ -93,16 +93,8 @@ async def cancel_run(
     """Cancel a run: at once if queued, at its next step if in progress; 409 if it ended."""
     run = await service.cancel(uow.session, uow.dispatcher, user, run_id)
     if run.status in states.TERMINAL:
-        return RunOut.of(run)
+        return RunOut.model_validate(run, from_attributes=True)
     # A running turn stops at the worker's next check (≤ ~1 s): answer with the final state
     # when it comes quickly, else with the run as it is (its status will follow).
     await uow.commit()
     return await wait_for_run(database, request.app.state.events, user, run_id, CANCEL_WAIT)
-
-
-def legacy_tool_calls(run: RunOut) -> list[dict[str, object]]:
-    """Tool calls in the original chat API's shape."""
-    calls = run.output.tool_calls if run.output is not None else []
-    return [
-        {"tool_name": c.tool_name, "parameters": c.arguments, "result": c.result} for c in calls
-    ]

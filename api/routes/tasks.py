@@ -19,19 +19,23 @@ TaskId = Annotated[int, Path(ge=1, le=2**31 - 1, description="The task's number 
 async def list_tasks(user: CurrentUser, uow: UoW, status: TaskFilter = "all") -> TaskList:
     """The caller's tasks, oldest first."""
     tasks = await service.list_tasks(uow.session, user, status)
-    return TaskList(data=[TaskOut.of(t) for t in tasks])
+    return TaskList(data=[TaskOut.model_validate(t, from_attributes=True) for t in tasks])
 
 
 @router.post("", status_code=201)
 async def create_task(body: TaskCreate, user: CurrentUser, uow: UoW) -> TaskOut:
     """Add a task."""
-    return TaskOut.of(await service.add(uow.session, user, body.title, body.description))
+    return TaskOut.model_validate(
+        await service.add(uow.session, user, body.title, body.description), from_attributes=True
+    )
 
 
 @router.get("/{task_id}")
 async def get_task(task_id: TaskId, user: CurrentUser, uow: UoW) -> TaskOut:
     """One task."""
-    return TaskOut.of(await service.get(uow.session, user, task_id))
+    return TaskOut.model_validate(
+        await service.get(uow.session, user, task_id), from_attributes=True
+    )
 
 
 @router.patch("/{task_id}")
@@ -45,7 +49,7 @@ async def update_task(task_id: TaskId, body: TaskUpdate, user: CurrentUser, uow:
         description=body.description,
         completed=body.completed,
     )
-    return TaskOut.of(task)
+    return TaskOut.model_validate(task, from_attributes=True)
 
 
 @router.delete("/{task_id}", status_code=204)

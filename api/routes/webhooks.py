@@ -45,8 +45,10 @@ async def list_deliveries(run_id: RunId, user: CurrentUser, uow: UoW) -> Deliver
     """A run's webhook attempts, oldest first, and where its delivery stands."""
     attempts, message = await service.delivery_log(uow.session, user, run_id)
     return DeliveryLog(
-        data=[DeliveryAttemptOut.of(a) for a in attempts],
-        delivery=DeliveryStateOut.of(message) if message is not None else None,
+        data=[DeliveryAttemptOut.model_validate(a, from_attributes=True) for a in attempts],
+        delivery=DeliveryStateOut.model_validate(message, from_attributes=True)
+        if message is not None
+        else None,
     )
 
 
@@ -62,4 +64,4 @@ async def list_deliveries(run_id: RunId, user: CurrentUser, uow: UoW) -> Deliver
 async def redeliver(run_id: RunId, user: CurrentUser, uow: UoW) -> DeliveryStateOut:
     """Send an ended run's webhook again: a fresh round of attempts, same webhook-id."""
     message = await service.redeliver(uow.session, uow.dispatcher, user, run_id)
-    return DeliveryStateOut.of(message)
+    return DeliveryStateOut.model_validate(message, from_attributes=True)

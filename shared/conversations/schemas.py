@@ -5,9 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
-from shared.conversations.models import Conversation, Message
 from shared.schemas import MetadataMixin, RequestModel
 
 
@@ -19,19 +18,15 @@ class ConversationCreate(RequestModel, MetadataMixin):
 class ConversationOut(BaseModel):
     id: str
     title: str | None
-    metadata: dict[str, Any]
+    # The column is `meta` on the row (`metadata` is taken by SQLAlchemy's declarative base).
+    metadata: dict[str, Any] = Field(validation_alias=AliasChoices("meta", "metadata"))
     created_at: dt.datetime
     updated_at: dt.datetime
 
+    @field_validator("metadata", mode="before")
     @classmethod
-    def of(cls, conversation: Conversation) -> ConversationOut:
-        return cls(
-            id=conversation.id,
-            title=conversation.title,
-            metadata=conversation.meta or {},
-            created_at=conversation.created_at,
-            updated_at=conversation.updated_at,
-        )
+    def _no_metadata_is_empty(cls, value: Any) -> Any:
+        return value or {}
 
 
 class ToolCallOut(BaseModel):
@@ -52,15 +47,7 @@ class MessageOut(BaseModel):
     status: Literal["completed", "incomplete"]
     created_at: dt.datetime
 
+    @field_validator("tool_calls", mode="before")
     @classmethod
-    def of(cls, message: Message) -> MessageOut:
-        return cls(
-            id=message.id,
-            conversation_id=message.conversation_id,
-            run_id=message.run_id,
-            role=message.role,
-            content=message.content,
-            tool_calls=[ToolCallOut.model_validate(tc) for tc in message.tool_calls or []],
-            status=message.status,
-            created_at=message.created_at,
-        )
+    def _no_tool_calls_is_empty(cls, value: Any) -> Any:
+        return value or []

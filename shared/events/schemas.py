@@ -50,7 +50,7 @@ class Event:
 
 def run_data(run: Run) -> dict[str, Any]:
     """Payload of the run.* events: the Run object as GET /v1/runs/{id} shows it."""
-    return {"run": RunOut.of(run).model_dump(mode="json")}
+    return {"run": RunOut.model_validate(run, from_attributes=True).model_dump(mode="json")}
 
 
 def run_event_type(run: Run) -> str:
@@ -60,7 +60,9 @@ def run_event_type(run: Run) -> str:
 
 def message_data(message: Message) -> dict[str, Any]:
     """Payload of message.completed: the assistant Message as the messages list shows it."""
-    return {"message": MessageOut.of(message).model_dump(mode="json")}
+    return {
+        "message": MessageOut.model_validate(message, from_attributes=True).model_dump(mode="json")
+    }
 
 
 def tool_call_data(call: dict[str, Any]) -> dict[str, Any]:

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 
 from shared.conversations.schemas import ToolCallOut
-from shared.runs.models import Run
 from shared.runs.status import RunStatus
 from shared.schemas import MetadataMixin, RequestModel
 
@@ -59,28 +58,22 @@ class RunOut(BaseModel):
     output: RunOutput | None
     error: RunError | None
     usage: RunUsage | None
-    metadata: dict[str, Any]
+    # The column is `meta` on the row (`metadata` is taken by SQLAlchemy's declarative base).
+    metadata: dict[str, Any] = Field(validation_alias=AliasChoices("meta", "metadata"))
     webhook_url: str | None
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None
 
+    @field_validator("output", "error", "usage", mode="before")
     @classmethod
-    def of(cls, run: Run) -> RunOut:
-        return cls(
-            id=run.id,
-            conversation_id=run.conversation_id,
-            status=run.status,
-            input=RunInput(message=run.input["message"]),
-            output=RunOutput.model_validate(run.output) if run.output else None,
-            error=RunError.model_validate(run.error) if run.error else None,
-            usage=RunUsage.model_validate(run.usage) if run.usage else None,
-            metadata=run.meta or {},
-            webhook_url=run.webhook_url,
-            created_at=run.created_at,
-            started_at=run.started_at,
-            finished_at=run.finished_at,
-        )
+    def _empty_is_none(cls, value: Any) -> Any:
+        return value or None
+
+    @field_validator("metadata", mode="before")
+    @classmethod
+    def _no_metadata_is_empty(cls, value: Any) -> Any:
+        return value or {}
 
 
 class BusyConversation(BaseModel):

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field
 
 from shared.schemas import NonBlankStr, RequestModel
-from shared.tasks.models import Task
 
 TaskFilter = Literal["all", "pending", "completed"]
 
@@ -27,26 +26,17 @@ class TaskUpdate(RequestModel):
 class TaskOut(BaseModel):
     """A task as people and apps see it."""
 
+    # Read from the row's `number` (never its internal id); from a dict, `id`.
     id: int = Field(
+        validation_alias=AliasChoices("number", "id"),
         description="The user's own task number (1, 2, 3 … per user); a deleted task's number "
-        "is never given to another task."
+        "is never given to another task.",
     )
     title: str
     description: str | None
     completed: bool
     created_at: dt.datetime
     updated_at: dt.datetime
-
-    @classmethod
-    def of(cls, task: Task) -> TaskOut:
-        return cls(
-            id=task.number,
-            title=task.title,
-            description=task.description,
-            completed=task.completed,
-            created_at=task.created_at,
-            updated_at=task.updated_at,
-        )
 
 
 class TaskList(BaseModel):

@@ -73,7 +73,7 @@ def event_for(run: Run) -> WebhookEvent:
     return WebhookEvent(
         type=f"run.{run.status}",
         timestamp=run.finished_at or utcnow(),
-        data=RunEventData(run=RunOut.of(run)),
+        data=RunEventData(run=RunOut.model_validate(run, from_attributes=True)),
     )
 
 

@@ -5,10 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from typing import Literal
 
-from pydantic import BaseModel
+from pydantic import AliasChoices, BaseModel, Field, model_validator
 
 from shared.runs.schemas import RunOut
-from shared.webhooks.models import WebhookDelivery, WebhookMessage
 
 EventType = Literal["run.completed", "run.failed", "run.cancelled"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
@@ -44,33 +43,21 @@ class DeliveryAttemptOut(BaseModel):
     duration_ms: int
     created_at: dt.datetime
 
-    @classmethod
-    def of(cls, row: WebhookDelivery) -> DeliveryAttemptOut:
-        return cls(
-            attempt=row.attempt,
-            status_code=row.status_code,
-            error=row.error,
-            duration_ms=row.duration_ms,
-            created_at=row.created_at,
-        )
-
 
 class DeliveryStateOut(BaseModel):
     """Where a run's webhook stands: `webhook_id` is the header receivers deduplicate on."""
 
-    webhook_id: str
+    webhook_id: str = Field(validation_alias=AliasChoices("id", "webhook_id"))
     status: DeliveryStatus
     attempts: int
     next_attempt_at: dt.datetime | None
 
-    @classmethod
-    def of(cls, message: WebhookMessage) -> DeliveryStateOut:
-        return cls(
-            webhook_id=message.id,
-            status=message.status,
-            attempts=message.attempts,
-            next_attempt_at=message.next_attempt_at if message.status == "pending" else None,
-        )
+    @model_validator(mode="after")
+    def _due_only_while_pending(self) -> DeliveryStateOut:
+        # A finished delivery keeps its last schedule in the row; it is no longer due.
+        if self.status != "pending":
+            self.next_attempt_at = None
+        return self
 
 
 class DeliveryLog(BaseModel):

@@ -214,7 +214,7 @@ def test_foreign_unknown_and_malformed_requests(api: Api, other: Api) -> None:
     assert anonymous.get(f"/v1/runs/{run['id']}/events").status_code == 401
     anonymous.close()
     for bad in ("abc", "-1", "1.5", "²", "99999999999999"):
-        header = {"Last-Event-ID": bad.encode("latin-1")}
+        header = {b"Last-Event-ID": bad.encode("latin-1")}
         response = api.get(f"/v1/runs/{run['id']}/events", headers=header)
         assert response.status_code == 422, (bad, response.text)
     for bad in ("-1", "x", "1e3"):

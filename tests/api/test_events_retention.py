@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from fakellm import FakeLLM
 from tests.api.sse import read_events
 from tests.conftest import TIERS, running_stack
-from tests.fakellm import FakeLLM
 from tests.stack import Api, Stack
 
 SHORT = {

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fakellm import FakeLLM
 from tests.api.conftest import count
 from tests.conftest import TIERS, running_stack
-from tests.fakellm import FakeLLM
 from tests.stack import Api, Stack
 
 MIB = 1024 * 1024

@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import create_async_engine
 
-from api.metrics import read_deliveries
 from tests.stack import Api
 
 Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
@@ -107,34 +102,6 @@ def test_unmatched_paths_share_one_label(api: Api, anon: httpx.Client) -> None:
         _value(samples, "parley_http_requests_total", method="GET", route="unmatched", status="404")
         >= 5
     )
-
-
-def test_delivery_figures_tolerate_a_missing_table_and_count_by_outcome(tmp_path: Path) -> None:
-    """Read straight from a bare database: no table gives zeros, rows are grouped by outcome."""
-
-    async def read(create: list[str]) -> dict[str, int]:
-        engine = create_async_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
-        try:
-            async with engine.begin() as conn:
-                for statement in create:
-                    await conn.execute(text(statement))
-            async with engine.connect() as conn, conn.begin():
-                return await read_deliveries(conn)
-        finally:
-            await engine.dispose()
-
-    assert set(asyncio.run(read([])).values()) == {0}
-    counted = asyncio.run(
-        read(
-            [
-                "CREATE TABLE webhook_deliveries (id INTEGER PRIMARY KEY, outcome TEXT)",
-                "INSERT INTO webhook_deliveries (outcome) VALUES "
-                "('delivered'), ('delivered'), ('timeout'), ('http_error')",
-            ]
-        )
-    )
-    assert counted["delivered"] == 2 and counted["timeout"] == 1 and counted["http_error"] == 1
-    assert counted["gone"] == 0
 
 
 def test_a_delivered_webhook_is_counted(api: Api, anon: httpx.Client) -> None:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from api.metrics import HttpMetrics, MetricsMiddleware
+from api.metrics.http import HttpMetrics, MetricsMiddleware
 from api.middleware import RequestContextMiddleware
 
 

@@ -19,7 +19,7 @@ def app_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestC
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'page.db'}",
         parley_env=request.param,
-        jwt_secret=TEST_SECRET,  # type: ignore[arg-type]
+        jwt_secret=TEST_SECRET,
         redis_url=None,
     )
     with TestClient(create_app(settings)) as client:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from fakellm import FakeLLM
 from tests.conftest import running_stack
-from tests.fakellm import FakeLLM
 from tests.stack import Api, Stack
 
 

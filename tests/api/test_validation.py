@@ -165,7 +165,7 @@ def test_bad_ids_in_mutating_routes_are_422_not_500(api: Api) -> None:
 
 
 def test_conversation_bodies_are_validated(api: Api, stack: Stack) -> None:
-    for body in (
+    bodies: tuple[dict[str, Any], ...] = (
         {"title": "t" * 501},
         {"title": 5},
         {"title": "nul\x00"},
@@ -174,7 +174,8 @@ def test_conversation_bodies_are_validated(api: Api, stack: Stack) -> None:
         {"metadata": []},
         {"id": "conv_chosen"},
         {"user_id": "someone"},
-    ):
+    )
+    for body in bodies:
         response = api.post("/v1/conversations", json=body)
         assert response.status_code == 422, (body, response.text)
     assert count(stack, "conversations", user_id=api.user) == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, open_page
 from tests.stack import Stack
@@ -26,8 +26,8 @@ def send(page: Page, text: str) -> None:
     page.locator("#message-input").press("Enter")
 
 
-def last_reply(page: Page) -> Page:
-    return page.locator(".message.assistant").last  # type: ignore[return-value]
+def last_reply(page: Page) -> Locator:
+    return page.locator(".message.assistant").last
 
 
 def stop_a_slow_reply(page: Page) -> None:

@@ -19,8 +19,8 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from fakellm import FakeLLM
 from tests.conftest import running_stack
-from tests.fakellm import FakeLLM
 from tests.stack import PG_ADMIN_URL, Api, Stack, _psycopg
 
 TERMINAL = {"completed", "failed", "cancelled"}

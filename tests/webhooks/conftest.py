@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
+from fakellm import FakeLLM
 from tests.conftest import TIERS, build_stack, teardown_stack
-from tests.fakellm import FakeLLM
 from tests.stack import Api, Stack
 from tests.webhooks.receiver import Receiver
 

@@ -88,7 +88,8 @@ class Receiver:
                     n = len([r for r in receiver.received if r.path == path])
                     receiver.in_flight[path] = receiver.in_flight.get(path, 0) + 1
                     receiver._lock.notify_all()
-                answer = receiver._scripts.get(path, lambda _n: Answer())(n)
+                script = receiver._scripts.get(path)
+                answer = script(n) if script is not None else Answer()
                 try:
                     if answer.hang:
                         receiver._stopping.wait(answer.hang)

@@ -8,8 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from fakellm import FakeLLM
 from tests.conftest import TIERS
-from tests.fakellm import FakeLLM
 from tests.stack import Api, Stack
 from tests.webhooks.conftest import delivery_log, start_stack, wait_delivery
 from tests.webhooks.receiver import Receiver

@@ -6,8 +6,8 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from fakellm import FakeLLM
 from tests.conftest import TIERS, build_stack, teardown_stack
-from tests.fakellm import FakeLLM
 from tests.stack import Stack
 
 StackFactory = Callable[..., Stack]

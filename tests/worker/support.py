@@ -14,9 +14,9 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from fakellm import FakeLLM
 from shared.db import sync_url
 from shared.models import Run  # every model, so foreign keys resolve
-from tests.fakellm import FakeLLM
 from tests.stack import BIN, ROOT, Stack
 
 PUBLISH = (

@@ -5,11 +5,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from dataclasses import dataclass, field
 from typing import cast
 
 import openai
 from openai import AsyncOpenAI, omit
-from openai.types.chat import ChatCompletionMessageParam, ChatCompletionToolParam
+from openai.types.chat import (
+    ChatCompletionChunk,
+    ChatCompletionMessageParam,
+    ChatCompletionToolParam,
+)
 
 from shared.config import Settings
 from worker.agent.model import (
@@ -81,27 +86,10 @@ class OpenAIModel:
             raise _map_error(exc) from exc
         except ValueError as exc:  # the SDK raises raw JSONDecodeError on a garbled body
             raise _RetryableModelError("llm_bad_response", "unreadable model response") from exc
-        content: list[str] = []
-        finished = False
-        calls: dict[int, dict[str, str]] = {}
-        usage = Usage()
+        answer = _StreamedAnswer()
         try:
             async for chunk in stream:
-                if chunk.usage is not None:
-                    usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
-                for choice in chunk.choices:
-                    finished = finished or choice.finish_reason is not None
-                    delta = choice.delta
-                    if delta.content:
-                        content.append(delta.content)
-                        await on_delta(delta.content)
-                    for tc in delta.tool_calls or []:
-                        slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
-                        if tc.id:
-                            slot["id"] = tc.id
-                        if tc.function is not None:
-                            slot["name"] += tc.function.name or ""
-                            slot["arguments"] += tc.function.arguments or ""
+                await answer.add(chunk, on_delta)
         except openai.OpenAIError as exc:
             raise _map_error(exc) from exc
         except (ValueError, KeyError, TypeError) as exc:
@@ -110,15 +98,46 @@ class OpenAIModel:
             ) from exc
         finally:
             await stream.close()
-        if not finished:
+        if not answer.finished:
             # The SDK ends a stream cut short before [DONE] silently: that is no answer.
             raise _RetryableModelError("llm_bad_response", "the model's stream ended early")
+        return answer.reply()
+
+
+@dataclass
+class _StreamedAnswer:
+    """What the chunks of one streamed answer add up to: text, tool calls, usage."""
+
+    content: list[str] = field(default_factory=list)
+    calls: dict[int, dict[str, str]] = field(default_factory=dict)
+    usage: Usage = field(default_factory=Usage)
+    finished: bool = False
+
+    async def add(self, chunk: ChatCompletionChunk, on_delta: DeltaCallback) -> None:
+        """Fold one chunk in; text deltas go on to `on_delta` as they come."""
+        if chunk.usage is not None:
+            self.usage = Usage(chunk.usage.prompt_tokens, chunk.usage.completion_tokens)
+        for choice in chunk.choices:
+            self.finished = self.finished or choice.finish_reason is not None
+            delta = choice.delta
+            if delta.content:
+                self.content.append(delta.content)
+                await on_delta(delta.content)
+            for tc in delta.tool_calls or []:
+                slot = self.calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                if tc.id:
+                    slot["id"] = tc.id
+                if tc.function is not None:
+                    slot["name"] += tc.function.name or ""
+                    slot["arguments"] += tc.function.arguments or ""
+
+    def reply(self) -> ModelReply:
         tool_calls = [
             RequestedToolCall(id=c["id"] or f"call_{i}", name=c["name"], arguments=c["arguments"])
-            for i, c in sorted(calls.items())
+            for i, c in sorted(self.calls.items())
             if c["name"]
         ]
-        return ModelReply(content="".join(content), tool_calls=tool_calls, usage=usage)
+        return ModelReply(content="".join(self.content), tool_calls=tool_calls, usage=self.usage)
 
 
 class _RetryableModelError(ModelError):

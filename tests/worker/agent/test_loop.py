@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.fakellm import Reply, ToolCall, usage_for
+from fakellm.script import Reply, ToolCall, usage_for
 from tests.stack import Api, Stack
 from tests.worker.support import requests_for, tag
 from worker.agent.openai_model import MAX_ATTEMPTS

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from fakellm import FakeLLM
 from tests.conftest import TIERS
-from tests.fakellm import FakeLLM
+from tests.sqlbudget import Transaction
 from tests.stack import BIN, ROOT, create_postgres_database, drop_postgres_database
 
 # Measured when this budget was set (issue 8): 6 transactions and 20 statements outside the
@@ -26,7 +27,7 @@ MAX_STATEMENTS = 20
 DELTA_BATCH = ["UPDATE runs", "INSERT run_events"]
 
 
-def profile(database_url: str, llm: FakeLLM) -> list[dict[str, object]]:
+def profile(database_url: str, llm: FakeLLM) -> list[Transaction]:
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -45,14 +46,11 @@ def profile(database_url: str, llm: FakeLLM) -> list[dict[str, object]]:
         timeout=120,
         check=True,
     )
-    result: list[dict[str, object]] = json.loads(done.stdout)
-    return result
+    return [Transaction(**t) for t in json.loads(done.stdout)]
 
 
 @pytest.mark.parametrize("tier", TIERS)
-def test_two_call_turn_stays_within_its_sql_budget(
-    tier: str, llm: FakeLLM, tmp_path: Path
-) -> None:
+def test_two_call_turn_stays_within_its_sql_budget(tier: str, llm: FakeLLM, tmp_path: Path) -> None:
     if tier == "embedded":
         url, cleanup = f"sqlite:///{tmp_path / 'budget.db'}", None
     else:
@@ -63,14 +61,14 @@ def test_two_call_turn_stays_within_its_sql_budget(
     finally:
         if cleanup is not None:
             drop_postgres_database(cleanup)
-    shown = "\n".join(f"{t['label']}: {t['statements']}" for t in transactions)
-    deltas = [t for t in transactions if t["delta_batch"]]
-    others = [t for t in transactions if not t["delta_batch"]]
-    statements = sum(len(t["statements"]) for t in others)  # type: ignore[arg-type]
+    shown = "\n".join(f"{t.label}: {t.statements}" for t in transactions)
+    deltas = [t for t in transactions if t.delta_batch]
+    others = [t for t in transactions if not t.delta_batch]
+    statements = sum(len(t.statements) for t in others)
     assert len(others) <= MAX_TRANSACTIONS, shown
     assert statements <= MAX_STATEMENTS, shown
     assert deltas, shown  # the reply streamed
-    assert all(t["statements"] == DELTA_BATCH for t in deltas), shown
+    assert all(t.statements == DELTA_BATCH for t in deltas), shown
     # One transaction each: the submit, the claim, the tool step, the tool's effect, the ending
     # and the long-poll's read.
-    assert [t["label"] for t in others] == ["submit"] + ["worker"] * 4 + ["read"], shown
+    assert [t.label for t in others] == ["submit"] + ["worker"] * 4 + ["read"], shown

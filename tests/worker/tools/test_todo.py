@@ -18,7 +18,7 @@ from shared.runs.models import ToolCall
 from shared.tasks.models import TaskCounter
 from tests.factories import create_run, run_in_own_loop
 from tests.stack import create_postgres_database, drop_postgres_database
-from worker.agent.loop import tool_result_value
+from worker.agent.messages import tool_result_value
 from worker.tools.todo import build_todo_server
 
 Scenario = Callable[[Database, Client], Awaitable[None]]

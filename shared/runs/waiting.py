@@ -1,4 +1,5 @@
-"""Long-polls: answer as soon as a run is terminal, from its terminal event when it arrives.
+"""Long-polls (`?wait=`, cancel, the chat API): answer as soon as a run is terminal, from its
+terminal event when it arrives.
 
 The run is read once; after that the waiter sleeps on the run's events (Redis pub/sub, or the
 embedded poller) and answers from the terminal event's payload, which is the Run exactly as
@@ -31,7 +32,7 @@ async def wait_for_run(
                 run = await service.get(session, user, run_id)
             remaining = deadline - time.monotonic()
             if run.status in states.TERMINAL or remaining <= 0:
-                return RunOut.of(run)
+                return RunOut.model_validate(run, from_attributes=True)
             changes.start_at(run.last_event_seq)
             while remaining > 0:
                 events = await changes.next(min(remaining, RECHECK_SECONDS))

@@ -1,0 +1,48 @@
+"""Prometheus metrics: request figures of this process, run figures read from the database.
+
+Request counts and latencies live in this process (`api.metrics.http`). Run and webhook figures
+span processes (the API does not see what workers do), so they are computed at scrape time with
+aggregate SQL and exposed through a custom collector (`api.metrics.collector`). No label carries
+user data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, Request, Response
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    PROCESS_COLLECTOR,
+    CollectorRegistry,
+    generate_latest,
+)
+
+from api.metrics.collector import RunStatsCollector
+from api.metrics.http import HttpMetrics
+
+router = APIRouter(tags=["operations"])
+
+
+@dataclass
+class Metrics:
+    """This process's registry: request metrics, process metrics and the database collector."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+    runs: RunStatsCollector = field(default_factory=RunStatsCollector)
+    http: HttpMetrics = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.http = HttpMetrics(self.registry)
+        for collector in (PROCESS_COLLECTOR, PLATFORM_COLLECTOR, GC_COLLECTOR, self.runs):
+            self.registry.register(collector)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(request: Request) -> Response:
+    """Prometheus text exposition; open like /healthz, and free of user data."""
+    state: Metrics = request.app.state.metrics
+    await state.runs.refresh(request.app.state.db)
+    return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)
