@@ -71,11 +71,18 @@ async def current_user(
 ) -> str:
     """The token's subject; anything short of a valid HS256 token with `exp` is a 401."""
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing bearer token")
+        raise Unauthorized(missing_bearer_reason(request))
     try:
         return user_from_token(get_settings_dep(request), credentials.credentials)
     except InvalidToken as exc:
         raise Unauthorized(f"invalid token: {exc}") from exc
+
+
+def missing_bearer_reason(request: Request) -> str:
+    """Say what is wrong: no header at all, or a header without the `Bearer ` scheme."""
+    if "authorization" not in request.headers:
+        return "missing Authorization header: send `Authorization: Bearer <token>`"
+    return "the Authorization header must be `Bearer <token>` (the word Bearer, a space, the token)"
 
 
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]

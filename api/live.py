@@ -14,11 +14,11 @@ from shared.events.store import attach_bus
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Add the event stream, the WebSocket, the chat page and (in development) the demo token."""
+    """Add the event stream, the WebSocket, the chat page and (PARLEY_DEV_LOGIN) the demo token."""
     app.include_router(events.router, responses=AUTHENTICATED)
     app.include_router(ws.router)
-    page.install(app, demo=settings.parley_env == "development")
-    if settings.parley_env == "development":
+    page.install(app, demo=settings.dev_login, registration=settings.registration_open)
+    if settings.dev_login:
         app.include_router(dev.router)
 
 

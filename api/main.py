@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, live, metrics
-from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
+from api.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, RequestContextMiddleware
 from api.routes import chat, conversations, health, runs, tasks, webhooks
 from shared.config import Settings, get_settings
 from shared.db import Database
@@ -32,6 +32,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.redis_url, settings.rate_limit_runs_per_minute
         )
         await live.open_live(app, settings, app.state.db)
+        if settings.dev_login:
+            log.warning(
+                "PARLEY_DEV_LOGIN is on: POST /v1/dev/token gives anyone a token for any user. "
+                "Development only; never expose this server."
+            )
         log.info(
             "Parley API up (%s mode, model: %s)",
             "embedded" if settings.embedded else "services",
@@ -66,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Location", "X-Request-ID", "Idempotent-Replayed", "Retry-After"],
         )
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(HeaderLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(metrics.MetricsMiddleware, metrics=app.state.metrics.http)
     for router in (health.router, metrics.router):

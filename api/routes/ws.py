@@ -29,6 +29,7 @@ from shared.errors import DomainError
 from shared.events.hub import EventHub
 from shared.runs import service as runs_service
 from shared.runs.schemas import RunCreate
+from shared.schemas import check_text
 
 router = APIRouter(tags=["events"])
 log = logging.getLogger(__name__)
@@ -233,12 +234,16 @@ class LiveSocket:
 
 
 def _reason(text: str) -> str:
-    """A close reason within the protocol's 123 bytes."""
-    return text.encode()[:120].decode(errors="ignore")
+    """A close reason within the protocol's 123 bytes (a lone surrogate becomes '?')."""
+    return text.encode(errors="replace")[:120].decode(errors="ignore")
 
 
 def _run_id(message: dict[str, Any]) -> str:
     run_id = message.get("run_id")
     if not isinstance(run_id, str) or not 0 < len(run_id) <= MAX_RUN_ID:
         raise ProtocolError("`run_id` must be a run id string")
-    return run_id
+    try:
+        # NUL or a lone surrogate cannot be a run id, and the database cannot even compare them.
+        return check_text(run_id)
+    except ValueError as exc:
+        raise ProtocolError(f"`run_id` {exc}") from None
