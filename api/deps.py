@@ -7,17 +7,12 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from shared.auth import InvalidToken, user_from_token
+from api.security import Principal, Unauthorized, authenticate
 from shared.config import Settings
 from shared.db import Database
 from shared.dispatch import Dispatcher
-
-
-class Unauthorized(Exception):
-    """Rendered as 401 with WWW-Authenticate: Bearer."""
 
 
 @dataclass
@@ -62,27 +57,9 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
     await uow.dispatcher.flush()
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The token's subject; anything short of a valid HS256 token with `exp` is a 401."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized(missing_bearer_reason(request))
-    try:
-        return user_from_token(get_settings_dep(request), credentials.credentials)
-    except InvalidToken as exc:
-        raise Unauthorized(f"invalid token: {exc}") from exc
-
-
-def missing_bearer_reason(request: Request) -> str:
-    """Say what is wrong: no header at all, or a header without the `Bearer ` scheme."""
-    if "authorization" not in request.headers:
-        return "missing Authorization header: send `Authorization: Bearer <token>`"
-    return "the Authorization header must be `Bearer <token>` (the word Bearer, a space, the token)"
+async def current_user(principal: Annotated[Principal, Depends(authenticate)]) -> str:
+    """The caller's user id (a password sign-in, a JWT's `sub` or an API key's owner)."""
+    return principal.user_id
 
 
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
@@ -37,6 +37,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.security import metrics_access
 from shared.db import Database
 from shared.runs import states
 from shared.runs.models import Run
@@ -306,9 +307,9 @@ class Metrics:
             self.registry.register(collector)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, dependencies=[Depends(metrics_access)])
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition; open like /healthz, and free of user data."""
+    """Prometheus text; HTTP Basic with METRICS_BASIC_AUTH (required in production)."""
     state: Metrics = request.app.state.metrics
     await state.runs.refresh(request.app.state.db)
     return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)

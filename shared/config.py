@@ -118,6 +118,12 @@ class Settings(BaseSettings):
     )
     jwt_issuer: str | None = Field(None, description="Required `iss` of JWKS-verified tokens.")
     jwt_audience: str | None = Field(None, description="Required `aud` of JWKS-verified tokens.")
+    jwt_jwks_refetch_seconds: float = Field(
+        60,
+        ge=1,
+        description="Least time between two JWKS fetches (a token with an unknown `kid` "
+        "refetches the keys at most this often).",
+    )
     metrics_basic_auth: SecretStr | None = Field(
         None,
         description="`user:password` guarding /metrics with HTTP Basic; "
