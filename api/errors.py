@@ -30,8 +30,8 @@ class ErrorOut(BaseModel):
 
 
 ERROR_DESCRIPTIONS = {
-    401: "Missing, malformed, expired or wrongly signed bearer token",
-    403: "Authenticated, but acting for another user",
+    401: "Missing, malformed, expired or wrongly signed bearer token, or a revoked API key",
+    403: "Authenticated, but not allowed: another user's id, or an API key without the scope",
     404: "Not found (or owned by another user)",
     409: "Conflicts with the current state",
     413: "Request body larger than 1 MiB",
@@ -50,8 +50,9 @@ PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
 MAX_ECHOED_INPUT = 200
 SEND_JSON = "send a JSON object with the header Content-Type: application/json"
 
-# What every authenticated route may answer besides its own statuses and 422.
-AUTHENTICATED = error_responses(401, 404, 413, 503)
+# What every authenticated route may answer besides its own statuses and 422 (403: an API key
+# lacking the route's scope).
+AUTHENTICATED = error_responses(401, 403, 404, 413, 503)
 
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
