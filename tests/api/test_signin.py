@@ -150,3 +150,26 @@ def test_bad_sign_in_input_is_a_4xx(anon: httpx.Client) -> None:
     assert anon.post("/v1/auth/refresh", json={"refresh_token": "prt_nope"}).status_code == 401
     assert anon.post("/v1/auth/logout", json={"refresh_token": "prt_nope"}).status_code == 204
     assert anon.get("/v1/me").status_code == 401
+
+
+def test_swagger_authorize_offers_the_password_flow(anon: httpx.Client) -> None:
+    spec = anon.get("/openapi.json").json()
+    schemes = spec["components"]["securitySchemes"]
+    password = schemes["OAuth2PasswordBearer"]["flows"]["password"]
+    assert password["tokenUrl"] == "/v1/auth/token"
+    assert schemes["HTTPBearer"] == {"type": "http", "scheme": "bearer"}
+    security = spec["paths"]["/v1/runs"]["post"]["security"]
+    assert {"OAuth2PasswordBearer": []} in security and {"HTTPBearer": []} in security
+    token_form = spec["paths"]["/v1/auth/token"]["post"]["requestBody"]["content"]
+    assert "application/x-www-form-urlencoded" in token_form
+    # Swagger UI posts exactly this form; the token it gets back works as a bearer token.
+    name = new_username()
+    register(anon, name)
+    swagger = anon.post(
+        "/v1/auth/token",
+        data={"grant_type": "password", "username": name, "password": PASSWORD, "scope": ""},
+        headers={"X-Forwarded-For": new_address()},
+    )
+    assert swagger.status_code == 200
+    me = anon.get("/v1/me", headers={"Authorization": f"Bearer {swagger.json()['access_token']}"})
+    assert me.json()["username"] == name
