@@ -6,16 +6,11 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from shared.auth import InvalidToken, user_from_token
+from api.security import Principal, Unauthorized, authenticate
 from shared.config import Settings
 from shared.db import Database
 from shared.uow import UnitOfWork, unit_of_work
-
-
-class Unauthorized(Exception):
-    """Rendered as 401 with WWW-Authenticate: Bearer."""
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -35,20 +30,9 @@ async def get_uow(request: Request) -> AsyncIterator[UnitOfWork]:
         yield uow
 
 
-_bearer = HTTPBearer(auto_error=False)
-
-
-async def current_user(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> str:
-    """The token's subject; anything short of a valid HS256 token with `exp` is a 401."""
-    if credentials is None or credentials.scheme.lower() != "bearer":
-        raise Unauthorized("missing bearer token")
-    try:
-        return user_from_token(get_settings_dep(request), credentials.credentials)
-    except InvalidToken as exc:
-        raise Unauthorized(f"invalid token: {exc}") from exc
+async def current_user(principal: Annotated[Principal, Depends(authenticate)]) -> str:
+    """The caller's user id (a password sign-in, a JWT's `sub` or an API key's owner)."""
+    return principal.user_id
 
 
 UoW = Annotated[UnitOfWork, Depends(get_uow, scope="function")]

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from api.deps import Unauthorized
 from shared.errors import DomainError
@@ -29,8 +30,8 @@ class ErrorOut(BaseModel):
 
 
 ERROR_DESCRIPTIONS = {
-    401: "Missing, malformed, expired or wrongly signed bearer token",
-    403: "Authenticated, but acting for another user",
+    401: "Missing, malformed, expired or wrongly signed bearer token, or a revoked API key",
+    403: "Authenticated, but not allowed: another user's id, or an API key without the scope",
     404: "Not found (or owned by another user)",
     409: "Conflicts with the current state",
     413: "Request body larger than 1 MiB",
@@ -44,8 +45,14 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorOut, "description": ERROR_DESCRIPTIONS[code]} for code in codes}
 
 
-# What every authenticated route may answer besides its own statuses and 422.
-AUTHENTICATED = error_responses(401, 404, 413, 503)
+PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+# An echoed `input` longer than this (as JSON) is cut: a 1 MB message must not come back whole.
+MAX_ECHOED_INPUT = 200
+SEND_JSON = "send a JSON object with the header Content-Type: application/json"
+
+# What every authenticated route may answer besides its own statuses and 422 (403: an API key
+# lacking the route's scope).
+AUTHENTICATED = error_responses(401, 403, 404, 413, 503)
 
 
 async def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -89,32 +96,44 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 def allowed_methods(request: Request) -> list[str]:
-    """Every method some route serves at this request's path."""
+    """Every method some route serves at this request's path.
+
+    Asked of the router itself, method by method: FastAPI keeps included routers as opaque
+    branches (no `path_regex`), so reading the route list directly found nothing.
+    """
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        regex = getattr(route, "path_regex", None)
-        if regex is not None and regex.match(request.url.path):
-            methods.update(getattr(route, "methods", None) or ())
+    for method in PROBED_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.router.routes):
+            methods.add(method)
     return sorted(methods)
 
 
-async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
-    """422 with FastAPI's error list; an echoed input that is not valid JSON is left out.
+async def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    """422 with FastAPI's error list; echoed input is capped, and dropped if not valid JSON.
 
     FastAPI echoes each error's `input`, and the input may be exactly what made it invalid
     (NaN, an unpaired surrogate, deep nesting): rendering it would turn the 422 into a 500.
     """
     assert isinstance(exc, RequestValidationError)
-    errors = [_renderable(error) for error in exc.errors()]
+    json_body = "json" in request.headers.get("content-type", "").lower()
+    errors = [_renderable(error, json_body) for error in exc.errors()]
     return JSONResponse({"detail": errors}, status_code=422)
 
 
-def _renderable(error: Any) -> Any:
+def _renderable(error: Any, json_body: bool) -> Any:
+    if not json_body and tuple(error.get("loc", ())) == ("body",):
+        # A form or text body reaches the model as a string: "valid dictionary" helps nobody.
+        return {"type": error.get("type"), "loc": ["body"], "msg": SEND_JSON}
     try:
         encoded = jsonable_encoder(error)
         json.dumps(encoded, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        text = json.dumps(encoded.get("input"), ensure_ascii=False)
     except (ValueError, RecursionError):  # UnicodeEncodeError is a ValueError
         return {k: v for k, v in error.items() if k in ("type", "loc", "msg")}
+    if len(text) > MAX_ECHOED_INPUT:
+        encoded["input"] = text[:MAX_ECHOED_INPUT] + "…"
+        encoded["input_truncated"] = True
     return encoded
 
 

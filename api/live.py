@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 from api.errors import AUTHENTICATED
 from api.routes import dev, events, page, ws
+from api.security import require_scope
 from shared.config import Settings
 from shared.db import Database
 from shared.events.bus import EventBus
@@ -14,11 +15,13 @@ from shared.events.store import attach_bus
 
 
 def install(app: FastAPI, settings: Settings) -> None:
-    """Add the event stream, the WebSocket, the chat page and (in development) the demo token."""
-    app.include_router(events.router, responses=AUTHENTICATED)
+    """Add the event stream, the WebSocket, the chat page and (PARLEY_DEV_LOGIN) the demo token."""
+    app.include_router(
+        events.router, responses=AUTHENTICATED, dependencies=[Depends(require_scope("runs"))]
+    )
     app.include_router(ws.router)
-    page.install(app, demo=settings.parley_env == "development")
-    if settings.parley_env == "development":
+    page.install(app, demo=settings.dev_login, registration=settings.registration_open)
+    if settings.dev_login:
         app.include_router(dev.router)
 
 

@@ -6,13 +6,15 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, live, metrics
 from api.metrics.http import MetricsMiddleware
-from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from api.routes import chat, conversations, health, runs, tasks, webhooks
+from api.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, RequestContextMiddleware
+from api.routes import api_keys, auth, chat, conversations, health, runs, tasks, webhooks
+from api.security import require_exact_scope, require_scope
+from shared.auth.jwks import JwksVerifier
 from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.logging import configure_logging
@@ -32,7 +34,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.limiter = build_rate_limiter(
             settings.redis_url, settings.rate_limit_runs_per_minute
         )
+        if settings.jwt_jwks_url:
+            app.state.jwks = JwksVerifier(
+                settings.jwt_jwks_url,
+                settings.jwt_issuer,
+                settings.jwt_audience,
+                settings.jwt_jwks_refetch_seconds,
+            )
         await live.open_live(app, settings, app.state.db)
+        if settings.parley_env == "production" and settings.metrics_basic_auth is None:
+            log.warning("METRICS_BASIC_AUTH is not set: /metrics answers 403 in production")
+        if settings.dev_login:
+            log.warning(
+                "PARLEY_DEV_LOGIN is on: POST /v1/dev/token gives anyone a token for any user. "
+                "Development only; never expose this server."
+            )
         log.info(
             "Parley API up (%s mode, model: %s)",
             "embedded" if settings.embedded else "services",
@@ -50,6 +66,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="1.0.0",
         description="Chat-turn orchestration for AI agents.",
         lifespan=lifespan,
+        docs_url="/docs" if settings.docs_enabled else None,
+        redoc_url="/redoc" if settings.docs_enabled else None,
+        openapi_url="/openapi.json" if settings.docs_enabled else None,
     )
     errors.install(app)
     app.state.metrics = metrics.Metrics()
@@ -68,19 +87,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["Location", "X-Request-ID", "Idempotent-Replayed", "Retry-After"],
         )
     app.add_middleware(BodyLimitMiddleware)
+    app.add_middleware(HeaderLimitMiddleware)
     app.add_middleware(RequestContextMiddleware)
     app.add_middleware(MetricsMiddleware, metrics=app.state.metrics.http)
     for router in (health.router, metrics.router):
         app.include_router(router)
-    for router in (
-        conversations.router,
-        runs.router,
-        tasks.router,
-        chat.router,
-        webhooks.secret_router,
-        webhooks.deliveries_router,
-    ):
+    app.include_router(auth.router)
+    for router in (auth.me_router, api_keys.router):
         app.include_router(router, responses=errors.AUTHENTICATED)
+    # An API key acts only within its scopes; other credentials carry every scope.
+    for router, scope in (
+        (conversations.router, require_scope("runs")),
+        (runs.router, require_scope("runs")),
+        (chat.router, require_exact_scope("runs:write")),
+        (tasks.router, require_scope("tasks")),
+        (webhooks.secret_router, require_exact_scope("webhooks:manage")),
+        (webhooks.deliveries_router, require_exact_scope("webhooks:manage")),
+    ):
+        app.include_router(router, responses=errors.AUTHENTICATED, dependencies=[Depends(scope)])
     live.install(app, settings)
     return app
 

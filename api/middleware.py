@@ -1,4 +1,4 @@
-"""ASGI middleware: request ids, security headers, and the 1 MiB body limit."""
+"""ASGI middleware: request ids, security headers, header count and the 1 MiB body limit."""
 
 from __future__ import annotations
 
@@ -13,6 +13,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
+# Browsers send about 20 headers; 20,000 were accepted before this cap. The total size of the
+# request head is capped by the server (h11's limit, see shared/cli.py HTTP_LIMITS).
+MAX_HEADERS = 100
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -68,6 +71,20 @@ class RequestContextMiddleware:
             if started:
                 raise
             await _send_json(send_with_headers, 500, {"detail": "internal error"})
+
+
+class HeaderLimitMiddleware:
+    """Refuse requests with more than MAX_HEADERS headers: 431, before any work is done."""
+
+    def __init__(self, app: ASGIApp, limit: int = MAX_HEADERS) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and len(scope["headers"]) > self.limit:
+            await _send_json(send, 431, {"detail": f"at most {self.limit} request headers"})
+            return
+        await self.app(scope, receive, send)
 
 
 class BodyLimitMiddleware:

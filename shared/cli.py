@@ -18,6 +18,11 @@ app = typer.Typer(help="Parley: chat-turn orchestration for AI agents.", no_args
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_USER = "demo"
+# uvicorn's default parser (httptools) accepts request heads of any size (8 MB of headers
+# was measured); h11 refuses a head over this many bytes with 400 (Procfile, tests/stack.py).
+# The header count is capped in api/middleware.py.
+MAX_REQUEST_HEAD_BYTES = 65536
+HTTP_LIMITS = ["--http", "h11", "--h11-max-incomplete-event-size", str(MAX_REQUEST_HEAD_BYTES)]
 
 
 def _bin(name: str) -> str:
@@ -79,6 +84,7 @@ def dev(
             _bin("uvicorn"),
             "--timeout-graceful-shutdown",
             "10",
+            *HTTP_LIMITS,
             "--factory",
             "api.main:app_factory",
             "--host",
@@ -113,7 +119,9 @@ def dev(
             str(ROOT / "var" / "celerybeat-schedule"),
         ],
     }
-    procs = {name: subprocess.Popen(cmd, cwd=ROOT) for name, cmd in commands.items()}
+    # The demo sign-in exists only because this command asks for it (never in production).
+    env = {**os.environ, "PARLEY_DEV_LOGIN": "true"}
+    procs = {name: subprocess.Popen(cmd, cwd=ROOT, env=env) for name, cmd in commands.items()}
     if not _wait_ready(f"http://{host}:{port}/readyz", procs):
         _out("Parley did not become ready within 90 s; see the logs above.")
     demo = issue_token(settings, DEMO_USER)

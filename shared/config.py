@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 DEV_JWT_SECRET = "parley-development-secret-do-not-use-in-production"
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "dev-secret", DEV_JWT_SECRET}
 MIN_PRODUCTION_SECRET_LENGTH = 32
+PLACEHOLDER_PASSWORDS = {"admin", "password", "pass", "metrics", "prometheus", "12345678"}
 
 
 class Settings(BaseSettings):
@@ -96,6 +97,48 @@ class Settings(BaseSettings):
     broker_polling_interval: float = Field(
         0.05, gt=0, description="Embedded broker polling interval in seconds."
     )
+    parley_dev_login: bool = Field(
+        False,
+        description="Serve POST /v1/dev/token (a token for any user, no password); "
+        "`parley dev` sets it; refused in production.",
+    )
+    auth_registration: Literal["open", "closed"] | None = Field(
+        None,
+        description="Whether POST /v1/auth/register accepts new users "
+        "(default: open in development, closed in production).",
+    )
+    access_token_minutes: int = Field(
+        15, ge=1, le=1440, description="Lifetime of the password flow's access tokens."
+    )
+    refresh_token_days: int = Field(
+        30, ge=1, le=365, description="Lifetime of the password flow's refresh tokens."
+    )
+    login_max_failures_per_username: int = Field(
+        5, ge=1, description="Failed logins for one username within the window before 429."
+    )
+    login_max_failures_per_address: int = Field(
+        20, ge=1, description="Failed logins from one client address within the window before 429."
+    )
+    login_failure_window_seconds: int = Field(
+        900, ge=1, description="The window over which failed logins are counted."
+    )
+    jwt_jwks_url: str | None = Field(
+        None, description="JWKS URL of an external identity provider (RS256/ES256/EdDSA tokens)."
+    )
+    jwt_issuer: str | None = Field(None, description="Required `iss` of JWKS-verified tokens.")
+    jwt_audience: str | None = Field(None, description="Required `aud` of JWKS-verified tokens.")
+    jwt_jwks_refetch_seconds: float = Field(
+        60,
+        ge=1,
+        description="Least time between two JWKS fetches (a token with an unknown `kid` "
+        "refetches the keys at most this often).",
+    )
+    metrics_basic_auth: SecretStr | None = Field(
+        None,
+        description="`user:password` guarding /metrics with HTTP Basic; "
+        "without it /metrics is closed in production.",
+    )
+    docs_enabled: bool = Field(True, description="Serve /docs, /redoc and /openapi.json.")
 
     @field_validator("database_url")
     @classmethod
@@ -114,7 +157,29 @@ class Settings(BaseSettings):
                 f"JWT_SECRET must be set to a real secret ({MIN_PRODUCTION_SECRET_LENGTH}+ "
                 "characters) in production"
             )
+        if self.parley_env == "production" and self.parley_dev_login:
+            raise ValueError("PARLEY_DEV_LOGIN mints tokens for anyone: never in production")
+        if self.parley_env == "production" and self.metrics_basic_auth is not None:
+            user, _, password = self.metrics_basic_auth.get_secret_value().partition(":")
+            if not user or password.lower() in PLACEHOLDER_SECRETS | PLACEHOLDER_PASSWORDS:
+                raise ValueError("METRICS_BASIC_AUTH must be user:password with a real password")
+        if self.jwt_jwks_url is not None and not self.jwt_jwks_url.startswith(
+            ("https://", "http://")
+        ):
+            raise ValueError("JWT_JWKS_URL must be an http(s) URL")
         return self
+
+    @property
+    def registration_open(self) -> bool:
+        """AUTH_REGISTRATION, defaulting to open in development and closed in production."""
+        if self.auth_registration is not None:
+            return self.auth_registration == "open"
+        return self.parley_env == "development"
+
+    @property
+    def dev_login(self) -> bool:
+        """Whether POST /v1/dev/token exists (never in production, whatever the variable)."""
+        return self.parley_dev_login and self.parley_env != "production"
 
     @property
     def embedded(self) -> bool:

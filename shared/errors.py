@@ -49,3 +49,13 @@ class RateLimited(DomainError):
     def __init__(self, detail: str, retry_after: int) -> None:
         super().__init__(detail)
         self.headers = {"Retry-After": str(max(1, retry_after))}
+
+
+class Unauthenticated(DomainError):
+    """No acceptable credentials (a failed login, a refused refresh token): 401."""
+
+    status_code = 401
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.headers = {"WWW-Authenticate": "Bearer"}

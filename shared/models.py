@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and for relationship resolution."""
 
+from shared.auth.models import ApiKey, LoginFailure, RefreshToken, User
 from shared.conversations.models import Conversation, Message
 from shared.db import Base
 from shared.events.models import RunEvent
@@ -8,14 +9,18 @@ from shared.tasks.models import Task, TaskCounter
 from shared.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSecret
 
 __all__ = [
+    "ApiKey",
     "Base",
     "Conversation",
+    "LoginFailure",
     "Message",
+    "RefreshToken",
     "Run",
     "RunEvent",
     "Task",
     "TaskCounter",
     "ToolCall",
+    "User",
     "WebhookDelivery",
     "WebhookMessage",
     "WebhookSecret",

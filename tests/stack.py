@@ -23,6 +23,7 @@ import jwt
 import sqlalchemy as sa
 
 from fakellm import FakeLLM
+from shared.cli import HTTP_LIMITS
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -134,6 +135,7 @@ class Stack:
             RATE_LIMIT_RUNS_PER_MINUTE="0",
             WEBHOOK_ALLOW_PRIVATE="true",
             LOG_LEVEL="INFO",
+            PARLEY_DEV_LOGIN="true",  # as under `parley dev`: the chat page's demo sign-in
             PYTHONUNBUFFERED="1",
         )
         if not self.offline:
@@ -162,6 +164,7 @@ class Stack:
                 # Open event streams would otherwise hold a SIGTERM'd server up indefinitely.
                 "--timeout-graceful-shutdown",
                 "3",
+                *HTTP_LIMITS,
                 "--log-level",
                 "warning",
             ],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     GC_COLLECTOR,
@@ -22,6 +22,7 @@ from prometheus_client import (
 
 from api.metrics.collector import RunStatsCollector
 from api.metrics.http import HttpMetrics
+from api.security import metrics_access
 
 router = APIRouter(tags=["operations"])
 
@@ -40,9 +41,9 @@ class Metrics:
             self.registry.register(collector)
 
 
-@router.get("/metrics", response_class=Response)
+@router.get("/metrics", response_class=Response, dependencies=[Depends(metrics_access)])
 async def metrics(request: Request) -> Response:
-    """Prometheus text exposition; open like /healthz, and free of user data."""
+    """Prometheus text; HTTP Basic with METRICS_BASIC_AUTH (required in production)."""
     state: Metrics = request.app.state.metrics
     await state.runs.refresh(request.app.state.db)
     return Response(generate_latest(state.registry), media_type=CONTENT_TYPE_LATEST)

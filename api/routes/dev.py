@@ -1,11 +1,11 @@
-"""Development-only helpers; the app registers these routes only when PARLEY_ENV=development."""
+"""Development-only helpers; registered only with PARLEY_DEV_LOGIN=true (never in production)."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Literal
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 from pydantic import BaseModel, Field
 
 from api.deps import SettingsDep
@@ -31,10 +31,13 @@ class DemoToken(BaseModel):
 
 
 @router.post("/token")
-async def demo_token(settings: SettingsDep, body: DemoTokenRequest | None = None) -> DemoToken:
-    """Mint a bearer token for a demo user (development only; absent in production)."""
-    if settings.parley_env != "development":
+async def demo_token(
+    settings: SettingsDep, response: Response, body: DemoTokenRequest | None = None
+) -> DemoToken:
+    """Mint a bearer token for a demo user (only with PARLEY_DEV_LOGIN; never in production)."""
+    if not settings.dev_login:
         raise NotFound("Not Found")
+    response.headers["Cache-Control"] = "no-store"
     user_id = body.user_id if body is not None else DEMO_USER
     token = issue_token(settings, user_id, DEMO_TOKEN_TTL)
     return DemoToken(token=token, user_id=user_id, expires_in=int(DEMO_TOKEN_TTL.total_seconds()))

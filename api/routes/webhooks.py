@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Path, Response
 
 from api.deps import CurrentUser, UoW
 from shared.schemas import SafeStr
@@ -24,15 +24,17 @@ RunId = Annotated[SafeStr, Path(min_length=1, max_length=64)]
 
 
 @secret_router.get("")
-async def get_secret(user: CurrentUser, uow: UoW) -> WebhookSecretOut:
+async def get_secret(user: CurrentUser, uow: UoW, response: Response) -> WebhookSecretOut:
     """Your webhook signing secret (`whsec_…`), created on first read."""
+    response.headers["Cache-Control"] = "no-store"  # a secret must not sit in any cache
     row = await service.get_or_create_secret(uow.session, user)
     return WebhookSecretOut(secret=row.secret)
 
 
 @secret_router.post("/rotate")
-async def rotate_secret(user: CurrentUser, uow: UoW) -> SecretRotationOut:
+async def rotate_secret(user: CurrentUser, uow: UoW, response: Response) -> SecretRotationOut:
     """Replace your secret; the old one also signs for 24 h. Read the new one with GET."""
+    response.headers["Cache-Control"] = "no-store"
     row = await service.rotate_secret(uow.session, user)
     assert row.rotated_at is not None and row.previous_expires_at is not None
     return SecretRotationOut(

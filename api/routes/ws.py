@@ -22,12 +22,14 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from pydantic import ValidationError
 from sqlalchemy.exc import DBAPIError
 
-from shared.auth import InvalidToken, user_from_token
+from api.security import Principal, principal_for_token
+from shared.auth import InvalidToken
 from shared.db import Database
 from shared.errors import DomainError
 from shared.events.hub import EventHub
 from shared.runs import service as runs_service
 from shared.runs.schemas import RunCreate
+from shared.schemas import check_text
 from shared.uow import unit_of_work
 
 router = APIRouter(tags=["events"])
@@ -50,13 +52,13 @@ class ProtocolError(Exception):
 async def live_socket(websocket: WebSocket) -> None:
     """Live events of any number of runs over one socket."""
     await websocket.accept()
-    user = await _authenticate(websocket)
-    if user is None:
+    principal = await _authenticate(websocket)
+    if principal is None:
         return
-    await LiveSocket(websocket, user).serve()
+    await LiveSocket(websocket, principal).serve()
 
 
-async def _authenticate(websocket: WebSocket) -> str | None:
+async def _authenticate(websocket: WebSocket) -> Principal | None:
     """The user of `?token=` or of the first message; closes with 4401 and returns None if bad."""
     token = websocket.query_params.get("token")
     if token is None:
@@ -66,19 +68,20 @@ async def _authenticate(websocket: WebSocket) -> str | None:
         except (TimeoutError, ProtocolError, WebSocketDisconnect, KeyError):
             first = {}
         token = first.get("token") if first.get("type") == "auth" else None
-    user = _user(websocket, token)
-    if user is None:
+    principal = await _principal(websocket, token)
+    if principal is None:
         with contextlib.suppress(RuntimeError, WebSocketDisconnect):
             await websocket.close(CLOSE_UNAUTHORIZED, "invalid or missing token")
-    return user
+    return principal
 
 
-def _user(websocket: WebSocket, token: Any) -> str | None:
+async def _principal(websocket: WebSocket, token: Any) -> Principal | None:
+    """Any bearer credential the HTTP routes accept (token or API key), or None."""
     if not isinstance(token, str) or not token:
         return None
     try:
-        return user_from_token(websocket.app.state.settings, token)
-    except InvalidToken:
+        return await principal_for_token(websocket.app.state, token)
+    except (InvalidToken, DBAPIError, OSError):
         return None
 
 
@@ -101,9 +104,10 @@ def _reject_constant(name: str) -> Any:
 class LiveSocket:
     """One authenticated socket: its subscriptions, each a task following one run."""
 
-    def __init__(self, websocket: WebSocket, user: str) -> None:
+    def __init__(self, websocket: WebSocket, principal: Principal) -> None:
         self.websocket = websocket
-        self.user = user
+        self.principal = principal
+        self.user = principal.user_id
         state = websocket.app.state
         self.database: Database = state.db
         self.hub: EventHub = state.events
@@ -152,7 +156,8 @@ class LiveSocket:
         elif kind == "run.create":
             await self._create(message)
         elif kind == "auth":
-            if _user(self.websocket, message.get("token")) != self.user:
+            again = await _principal(self.websocket, message.get("token"))
+            if again is None or again.user_id != self.user:
                 raise ProtocolError("a socket stays with the user it authenticated as")
         elif kind == "ping":
             await self._send({"type": "pong"})
@@ -161,6 +166,8 @@ class LiveSocket:
 
     async def _subscribe(self, run_id: str, after: int) -> None:
         if run_id in self.followers:
+            return
+        if not await self._allowed(run_id, "runs:read"):
             return
         if len(self.followers) >= MAX_SUBSCRIPTIONS:
             await self._error(run_id, 429, f"at most {MAX_SUBSCRIPTIONS} runs per socket")
@@ -185,6 +192,8 @@ class LiveSocket:
             await self._send(
                 {"type": "error", "run_id": None, "data": {"status": 422, "detail": detail}}
             )
+            return
+        if not await self._allowed(None, "runs:write"):
             return
         limiter = getattr(self.websocket.app.state, "limiter", None)
         try:
@@ -215,6 +224,17 @@ class LiveSocket:
             if self.followers.get(run_id) is asyncio.current_task():
                 del self.followers[run_id]
 
+    async def _allowed(self, run_id: str | None, scope: str) -> bool:
+        """Whether the socket's credentials carry `scope`; if not, say so (403) and go on."""
+        try:
+            self.principal.require(scope)
+        except DomainError as exc:
+            await self._send(
+                {"type": "error", "run_id": run_id, "data": {"status": 403, "detail": exc.detail}}
+            )
+            return False
+        return True
+
     async def _error(self, run_id: str | None, status: int, detail: str) -> None:
         await self._send(
             {"type": "error", "run_id": run_id, "data": {"status": status, "detail": detail}}
@@ -226,12 +246,16 @@ class LiveSocket:
 
 
 def _reason(text: str) -> str:
-    """A close reason within the protocol's 123 bytes."""
-    return text.encode()[:120].decode(errors="ignore")
+    """A close reason within the protocol's 123 bytes (a lone surrogate becomes '?')."""
+    return text.encode(errors="replace")[:120].decode(errors="ignore")
 
 
 def _run_id(message: dict[str, Any]) -> str:
     run_id = message.get("run_id")
     if not isinstance(run_id, str) or not 0 < len(run_id) <= MAX_RUN_ID:
         raise ProtocolError("`run_id` must be a run id string")
-    return run_id
+    try:
+        # NUL or a lone surrogate cannot be a run id, and the database cannot even compare them.
+        return check_text(run_id)
+    except ValueError as exc:
+        raise ProtocolError(f"`run_id` {exc}") from None

@@ -4,6 +4,7 @@
 
 (() => {
   const TOKEN_KEY = "parley.token";
+  const REFRESH_KEY = "parley.refresh";
   const TERMINAL = new Set(["run.completed", "run.failed", "run.cancelled"]);
   const ACTIVE = new Set(["queued", "in_progress"]);
   const MAX_STREAM_RETRIES = 30;
@@ -11,6 +12,9 @@
   const $ = (id) => document.getElementById(id);
   const state = {
     token: null,
+    refresh: null, // the password flow's refresh token (null for pasted tokens and the demo)
+    refreshTimer: null,
+    refreshing: null, // the refresh in flight, shared by every caller
     user: null,
     conversations: [],
     current: null, // conversation id
@@ -28,15 +32,6 @@
 
   function sleep(ms) {
     return new Promise((resolve) => setTimeout(resolve, ms));
-  }
-
-  function tokenSubject(token) {
-    try {
-      const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
-      return JSON.parse(atob(part)).sub || "user";
-    } catch (_) {
-      return "user";
-    }
   }
 
   function relativeTime(iso) {
@@ -61,7 +56,7 @@
     }
   }
 
-  async function api(path, options = {}) {
+  async function api(path, options = {}, retried = false) {
     const headers = { Authorization: `Bearer ${state.token}` };
     let body;
     if (options.body !== undefined) {
@@ -70,6 +65,8 @@
     }
     const response = await fetch(path, { method: options.method || "GET", headers, body });
     if (response.status === 401) {
+      // An expired access token: renew it silently once, then give up and sign out.
+      if (!retried && (await refreshTokens())) return api(path, options, true);
       signOut("Your session expired; sign in again.");
       throw new ApiError(401, "unauthorized");
     }
@@ -84,23 +81,115 @@
     $("app").hidden = true;
     $("signin").hidden = false;
     $("demo-block").hidden = document.body.dataset.demo !== "true";
+    $("register-button").hidden = document.body.dataset.registration !== "true";
     const error = $("signin-error");
     error.hidden = !message;
     error.textContent = message || "";
-    $("token-input").focus();
+    $("username-input").focus();
   }
 
-  async function signIn(token) {
-    state.token = token;
+  function errorText(status, detail, fallback) {
+    if (status === 429) return "Too many attempts; wait a few minutes and try again.";
+    if (Array.isArray(detail)) return detail.map((item) => item.msg).join("; ");
+    return typeof detail === "string" ? detail : fallback;
+  }
+
+  // Keeps the pair from /v1/auth/token or /v1/auth/refresh, and renews it a minute early.
+  function storeTokens(tokens) {
+    state.token = tokens.access_token;
+    state.refresh = tokens.refresh_token;
+    localStorage.setItem(TOKEN_KEY, state.token);
+    localStorage.setItem(REFRESH_KEY, state.refresh);
+    clearTimeout(state.refreshTimer);
+    const lead = Math.max(5, tokens.expires_in - 60) * 1000;
+    state.refreshTimer = setTimeout(() => refreshTokens(), lead);
+  }
+
+  function refreshTokens() {
+    // Another tab may have rotated the pair already: its newer refresh token is the live one.
+    const stored = localStorage.getItem(REFRESH_KEY);
+    if (stored && state.refresh && stored !== state.refresh) {
+      state.refresh = stored;
+      state.token = localStorage.getItem(TOKEN_KEY) || state.token;
+    }
+    if (!state.refresh) return Promise.resolve(false);
+    if (!state.refreshing) {
+      const refresh = state.refresh;
+      state.refreshing = fetch("/v1/auth/refresh", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ refresh_token: refresh }),
+      })
+        .then(async (response) => {
+          if (!response.ok) return false;
+          if (state.refresh === refresh) storeTokens(await response.json());
+          return true;
+        })
+        .catch(() => false)
+        .finally(() => {
+          state.refreshing = null;
+        });
+    }
+    return state.refreshing;
+  }
+
+  async function passwordSignIn(register) {
+    const username = $("username-input").value.trim();
+    const password = $("password-input").value;
+    if (!username || !password) return;
+    const buttons = [$("signin-button"), $("register-button")];
+    buttons.forEach((button) => (button.disabled = true));
     try {
-      await api("/v1/conversations?limit=1");
+      if (register) {
+        const created = await fetch("/v1/auth/register", {
+          method: "POST",
+          headers: { "Content-Type": "application/json" },
+          body: JSON.stringify({ username, password }),
+        });
+        if (!created.ok) {
+          const data = await created.json().catch(() => null);
+          const detail = created.status === 409 ? "That username is taken." : data && data.detail;
+          throw new Error(errorText(created.status, detail, "Could not create the account."));
+        }
+      }
+      const response = await fetch("/v1/auth/token", {
+        method: "POST",
+        body: new URLSearchParams({ grant_type: "password", username, password }),
+      });
+      if (!response.ok) {
+        const detail = response.status === 401 ? "Wrong username or password." : null;
+        throw new Error(errorText(response.status, detail, "Sign-in failed."));
+      }
+      storeTokens(await response.json());
+      $("password-input").value = "";
+      await enter();
     } catch (error) {
-      state.token = null;
-      showSignIn(error.status === 401 ? "That token was not accepted." : error.message);
+      showSignIn(error.message);
+    } finally {
+      buttons.forEach((button) => (button.disabled = false));
+    }
+  }
+
+  async function tokenSignIn(token) {
+    state.token = token;
+    state.refresh = null;
+    localStorage.removeItem(REFRESH_KEY);
+    localStorage.setItem(TOKEN_KEY, token);
+    await enter(true);
+  }
+
+  // Shows the app for the current credentials, or the sign-in form if they are refused.
+  async function enter(pasted = false) {
+    let me;
+    try {
+      me = await api("/v1/me");
+    } catch (error) {
+      // A 401 has already signed out (saying the session expired); a pasted token says more.
+      if (error.status !== 401) showSignIn(error.message);
+      else if (pasted) showSignIn("That token was not accepted.");
       return;
     }
-    localStorage.setItem(TOKEN_KEY, token);
-    state.user = tokenSubject(token);
+    state.user = me.username || me.id;
     $("user-badge").textContent = state.user;
     $("signin").hidden = true;
     $("app").hidden = false;
@@ -111,10 +200,23 @@
 
   function signOut(message) {
     if (state.active) state.active.controller.abort();
+    if (state.refresh) {
+      // Revoke on the server too, so a copied refresh token is worthless from now on.
+      const body = JSON.stringify({ refresh_token: state.refresh });
+      fetch("/v1/auth/logout", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body,
+        keepalive: true,
+      }).catch(() => {});
+    }
+    clearTimeout(state.refreshTimer);
     state.active = null;
     state.token = null;
+    state.refresh = null;
     state.current = null;
     localStorage.removeItem(TOKEN_KEY);
+    localStorage.removeItem(REFRESH_KEY);
     clearTranscript();
     showSignIn(message);
   }
@@ -126,7 +228,7 @@
       const response = await fetch("/v1/dev/token", { method: "POST" });
       if (!response.ok) throw new Error("The demo user is only available in development.");
       const data = await response.json();
-      await signIn(data.token);
+      await tokenSignIn(data.token);
     } catch (error) {
       showSignIn(error.message);
     } finally {
@@ -410,6 +512,7 @@
           signal,
         });
         if (response.status === 401) {
+          if (await refreshTokens()) continue;
           signOut("Your session expired; sign in again.");
           return;
         }
@@ -530,10 +633,15 @@
   }
 
   function start() {
+    $("password-form").addEventListener("submit", (event) => {
+      event.preventDefault();
+      passwordSignIn(false);
+    });
+    $("register-button").addEventListener("click", () => passwordSignIn(true));
     $("signin-form").addEventListener("submit", (event) => {
       event.preventDefault();
       const token = $("token-input").value.trim();
-      if (token) signIn(token);
+      if (token) tokenSignIn(token);
     });
     $("demo-button").addEventListener("click", demoSignIn);
     $("signout").addEventListener("click", () => signOut(""));
@@ -561,8 +669,13 @@
     });
 
     const saved = localStorage.getItem(TOKEN_KEY);
-    if (saved) signIn(saved);
-    else showSignIn("");
+    state.refresh = localStorage.getItem(REFRESH_KEY);
+    if (saved) {
+      state.token = saved;
+      enter().then(() => {
+        if (state.refresh && state.token) refreshTokens(); // restart the renewal timer
+      });
+    } else showSignIn("");
   }
 
   document.addEventListener("DOMContentLoaded", start);

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
 
@@ -17,6 +18,9 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 ALLOWED_SCHEMES = ("http", "https")
 DNS_TIMEOUT_SECONDS = 3.0
+# RFC 3986's characters. urlsplit silently drops tabs and newlines and keeps spaces, so a URL
+# with CR/LF or a space passed here and then failed every delivery attempt for a day.
+URL_CHARACTERS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
 # NAT64 (RFC 6052) embeds an IPv4 address; a gateway would forward to it.
 NAT64_PREFIX = ipaddress.IPv6Network("64:ff9b::/96")
 
@@ -27,6 +31,11 @@ class DestinationRefused(Exception):
 
 def split_target(url: str) -> tuple[str, int]:
     """(host, port) of an http(s) URL; DestinationRefused for anything else."""
+    if not URL_CHARACTERS.match(url):
+        raise DestinationRefused(
+            "webhook_url must be a plain URL: no spaces, control characters or non-ASCII "
+            "characters (percent-encode them; use the punycode form of a domain)"
+        )
     try:
         parts = urlsplit(url)
         port = parts.port

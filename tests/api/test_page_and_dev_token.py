@@ -19,6 +19,7 @@ def app_client(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[TestC
     settings = Settings(
         database_url=f"sqlite:///{tmp_path / 'page.db'}",
         parley_env=request.param,
+        parley_dev_login=request.param == "development",
         jwt_secret=TEST_SECRET,
         redis_url=None,
     )
@@ -56,3 +57,39 @@ def test_the_demo_token_exists_only_in_development(app_client: TestClient) -> No
     assert named.status_code == 200 and named.json()["user_id"] == "alice"
     for bad in ({"user_id": ""}, {"user_id": "a b"}, {"user_id": "x" * 65}, {"other": 1}):
         assert app_client.post("/v1/dev/token", json=bad).status_code == 422
+
+
+def test_the_demo_token_needs_parley_dev_login(tmp_path: Path) -> None:
+    """Leaving PARLEY_ENV unset (the Procfile does) must not hand out tokens to anyone."""
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'off.db'}",
+        jwt_secret=TEST_SECRET,
+        redis_url=None,
+    )
+    assert settings.parley_env == "development" and not settings.dev_login
+    with TestClient(create_app(settings)) as client:
+        assert client.post("/v1/dev/token").status_code == 404
+        assert 'data-demo="false"' in client.get("/").text
+
+
+def test_dev_login_is_refused_in_production_and_loud_in_development(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with pytest.raises(ValueError, match="PARLEY_DEV_LOGIN"):
+        Settings(
+            parley_env="production",
+            parley_dev_login=True,
+            jwt_secret=TEST_SECRET,
+        )
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'on.db'}",
+        parley_dev_login=True,
+        jwt_secret=TEST_SECRET,
+        redis_url=None,
+    )
+    with caplog.at_level("WARNING"), TestClient(create_app(settings)) as client:
+        assert client.post("/v1/dev/token").headers["cache-control"] == "no-store"
+    assert any(
+        "PARLEY_DEV_LOGIN is on" in r.getMessage() and r.levelname == "WARNING"
+        for r in caplog.records
+    )

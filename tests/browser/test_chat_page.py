@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
+import uuid
 from pathlib import Path
 
+import httpx
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser.conftest import DESKTOP, PHONE, open_page
@@ -121,18 +124,66 @@ def test_sign_in_with_a_token_and_a_bad_one(
     page, problems = open_page(browser, DESKTOP)
     page.goto(stack.api_url)
     expect(page.get_by_role("button", name="Continue as demo user")).to_be_visible()
-    page.screenshot(path=str(screenshots / "signin.png"))
+    page.get_by_text("Use a bearer token or API key instead").click()
     page.locator("#token-input").fill("not-a-token")
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in with token").click()
     expect(page.locator("#signin-error")).to_have_text("That token was not accepted.")
 
     api = stack.client()
     page.locator("#token-input").fill(api.headers["Authorization"].removeprefix("Bearer "))
-    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("button", name="Sign in with token").click()
     expect(page.locator("#user-badge")).to_have_text(api.user)
     expect(page.locator("#welcome")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page.locator("#signin")).to_be_visible()
     assert problems == []
     api.close()
+    page.context.close()
+
+
+def test_sign_in_with_a_password_refresh_silently_and_sign_out(
+    browser: Browser, stack: Stack, screenshots: Path
+) -> None:
+    """Register on the page, chat, survive an expired access token, sign out for good."""
+    page, problems = open_page(browser, DESKTOP)
+    page.goto(stack.api_url)
+    expect(page.get_by_role("button", name="Create account")).to_be_visible()
+    page.screenshot(path=str(screenshots / "signin.png"))
+    username = f"page-{uuid.uuid4().hex[:8]}"
+    page.locator("#username-input").fill(username)
+    page.locator("#password-input").fill("short")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator("#signin-error")).to_contain_text("at least 8 characters")
+    page.locator("#password-input").fill("a long enough password")
+    page.get_by_role("button", name="Create account").click()
+    expect(page.locator("#user-badge")).to_have_text(username)
+    send(page, "add a task to buy milk")
+    expect(last_reply(page).locator(".tool-card .chip")).to_have_text("done")
+
+    # The access token expires (here: becomes garbage); the next call renews it silently.
+    first_refresh = page.evaluate("localStorage.getItem('parley.refresh')")
+    page.evaluate("localStorage.setItem('parley.token', 'expired-access-token')")
+    page.reload()
+    expect(page.locator("#user-badge")).to_have_text(username)
+    expect(page.locator("#task-list")).to_contain_text("buy milk")
+    expect(page.locator("#signin")).to_be_hidden()
+    latest = page.evaluate("localStorage.getItem('parley.refresh')")
+    assert latest and latest != first_refresh
+
+    page.get_by_role("button", name="Sign out").click()
+    expect(page.locator("#signin")).to_be_visible()
+    with httpx.Client(base_url=stack.api_url) as anon:
+        deadline = time.monotonic() + 10
+        while anon.post("/v1/auth/refresh", json={"refresh_token": latest}).status_code != 401:
+            assert time.monotonic() < deadline, "sign-out did not revoke the refresh token"
+            time.sleep(0.2)
+    # A wrong password on the page says so, without saying which part was wrong.
+    page.locator("#username-input").fill(username)
+    page.locator("#password-input").fill("not the password")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.locator("#signin-error")).to_have_text("Wrong username or password.")
+    page.locator("#password-input").fill("a long enough password")
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    expect(page.locator("#user-badge")).to_have_text(username)
+    assert problems == []
     page.context.close()

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
@@ -25,6 +24,7 @@ from shared.runs import tool_calls
 from shared.runs.status import ToolCallStatus
 from shared.tasks import service
 from shared.tasks.models import Task
+from worker.tools.arguments import PlainArgumentsServer
 
 Effect = Callable[[AsyncSession, str], Awaitable[Any]]
 Title = Annotated[str, Field(min_length=1, max_length=500, description="What to do.")]
@@ -55,9 +55,9 @@ def _meta(ctx: Context) -> dict[str, Any]:
     return dict(meta) if isinstance(meta, dict) else {}
 
 
-def build_todo_server(database: Database) -> MCPServer:
+def build_todo_server(database: Database) -> PlainArgumentsServer:
     """The todo MCP server bound to a database."""
-    server = MCPServer("parley-todo", instructions=INSTRUCTIONS)
+    server = PlainArgumentsServer("parley-todo", instructions=INSTRUCTIONS)
 
     async def once(ctx: Context, effect: Effect) -> Any:
         meta = _meta(ctx)
