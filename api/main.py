@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, live, metrics
 from api.middleware import BodyLimitMiddleware, RequestContextMiddleware
-from api.routes import chat, conversations, health, runs, tasks, webhooks
+from api.routes import chat, conversations, health, responses, runs, tasks, webhooks
 from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.logging import configure_logging
@@ -80,6 +80,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, responses=errors.AUTHENTICATED)
     live.install(app, settings)
+    # OpenAI-compatible: its errors document themselves in OpenAI's shape (see the routes).
+    app.include_router(responses.router)
     return app
 
 

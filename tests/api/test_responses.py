@@ -1,0 +1,294 @@
+"""The OpenAI-compatible Responses API, driven by the official `openai` SDK against a real stack."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from openai import OpenAI
+from openai.types.responses import Response
+
+from tests.conftest import running_stack
+from tests.fakellm import FakeLLM
+from tests.stack import Stack, make_token
+
+TERMINAL = ("completed", "failed", "cancelled", "incomplete")
+
+
+def sdk(stack: Stack, user: str | None = None, *, token: str | None = None) -> OpenAI:
+    """The official client, pointed at Parley, as one user (no retries: tests see each answer)."""
+    api_key = token or make_token(user or f"user-{uuid.uuid4().hex[:10]}")
+    return OpenAI(base_url=f"{stack.api_url}/v1", api_key=api_key, max_retries=0, timeout=90)
+
+
+@pytest.fixture
+def client(stack: Stack) -> Iterator[OpenAI]:
+    with sdk(stack) as c:
+        yield c
+
+
+def poll(client: OpenAI, response_id: str, seconds: float = 30) -> Response:
+    deadline = time.monotonic() + seconds
+    while True:
+        response = client.responses.retrieve(response_id)
+        if response.status in TERMINAL:
+            return response
+        assert time.monotonic() < deadline, f"{response_id} still {response.status}"
+        time.sleep(0.1)
+
+
+def test_background_response_runs_the_tool_and_polls_to_completed(
+    client: OpenAI, stack: Stack
+) -> None:
+    created = client.responses.create(
+        model="parley", input="Add a task to buy milk", background=True, metadata={"k": "v"}
+    )
+    # Answered before the end: the turn is still to run.
+    assert created.object == "response" and created.status in ("queued", "in_progress")
+    assert created.background is True and created.metadata == {"k": "v"}
+
+    done = poll(client, created.id)
+    assert done.status == "completed" and done.error is None
+    assert done.id == created.id and done.model == "parley"
+    calls = [item for item in done.output if item.type == "mcp_call"]
+    assert [(c.name, c.server_label, c.status) for c in calls] == [
+        ("add_task", "parley", "completed")
+    ]
+    assert '"buy milk"' in calls[0].arguments and '"created"' in (calls[0].output or "")
+    assert done.output[-1].type == "message" and "buy milk" in done.output_text
+    assert done.usage is not None and done.usage.total_tokens > 0
+    assert done.completed_at is not None and done.created_at <= done.completed_at
+
+    # The same turn is a run, and the task is real.
+    with stack.client() as raw:
+        raw.headers["Authorization"] = f"Bearer {client.api_key}"
+        run = raw.get(f"/v1/runs/{created.id}").json()
+        assert run["status"] == "completed" and run["output"]["response"] == done.output_text
+        assert [t["title"] for t in raw.get("/v1/tasks").json()["data"]] == ["buy milk"]
+
+
+def test_create_without_background_waits_for_the_end(client: OpenAI) -> None:
+    done = client.responses.create(
+        model="gpt-4o-mini",  # any name means the default agent
+        input=[{"role": "user", "content": [{"type": "input_text", "text": "hello"}]}],
+    )
+    assert done.status == "completed" and done.output_text == "You said: hello"
+    assert done.previous_response_id is None and done.model == "parley"
+
+
+def test_previous_response_id_continues_the_conversation(client: OpenAI, stack: Stack) -> None:
+    first = client.responses.create(model="parley", input="Add a task to call mom")
+    second = client.responses.create(
+        model="parley", input="list my tasks", previous_response_id=first.id
+    )
+    assert second.status == "completed" and "call mom" in second.output_text
+    assert second.previous_response_id == first.id
+    assert second.conversation is not None and first.conversation is not None
+    assert second.conversation.id == first.conversation.id
+    # The model saw the earlier turn, not just this message.
+    sent = [
+        r
+        for r in stack.llm.requests
+        if any(m.get("content") == "list my tasks" for m in r["messages"])
+    ][0]
+    contents = [m.get("content") for m in sent["messages"]]
+    assert "Add a task to call mom" in contents and first.output_text in contents
+    assert client.responses.retrieve(second.id).previous_response_id == first.id
+
+
+def expected_types(deltas: int) -> list[str]:
+    return [
+        "response.created",
+        "response.queued",
+        "response.in_progress",
+        "response.output_item.added",
+        "response.mcp_call_arguments.done",
+        "response.mcp_call.in_progress",
+        "response.mcp_call.completed",
+        "response.output_item.done",
+        "response.output_item.added",
+        "response.content_part.added",
+        *["response.output_text.delta"] * deltas,
+        "response.output_text.done",
+        "response.content_part.done",
+        "response.output_item.done",
+        "response.completed",
+    ]
+
+
+def test_stream_yields_the_events_in_order_and_the_deltas_add_up(client: OpenAI) -> None:
+    stream = client.responses.create(
+        model="parley", input="Add a task to water plants", stream=True
+    )
+    events = list(stream)
+    types = [e.type for e in events]
+    deltas = [e.delta for e in events if e.type == "response.output_text.delta"]
+    assert len(deltas) >= 1 and types == expected_types(len(deltas))
+    numbers = [e.sequence_number for e in events]
+    assert numbers == sorted(set(numbers)) and numbers[0] == 0
+
+    final = events[-1].response
+    assert final.status == "completed" and "".join(deltas) == final.output_text
+    call, message = final.output
+    assert call.type == "mcp_call" and call.name == "add_task"
+    added = [e.item for e in events if e.type == "response.output_item.added"]
+    assert [i.id for i in added] == [call.id, message.id]
+    assert client.responses.retrieve(final.id).output_text == final.output_text
+
+
+def test_the_sdk_stream_helper_assembles_the_final_response(client: OpenAI) -> None:
+    with client.responses.stream(model="parley", input="[[stream=4,0.02]] hi") as stream:
+        texts = [e.delta for e in stream if e.type == "response.output_text.delta"]
+        final = stream.get_final_response()
+    assert len(texts) == 4 and final.output_text == "".join(texts) == "chunk1 chunk2 chunk3 chunk4"
+
+
+def test_stream_resumes_after_a_sequence_number_and_replays_after_the_end(client: OpenAI) -> None:
+    created = client.responses.create(
+        model="parley", input="[[stream=8,0.15]] tell me", background=True
+    )
+    head: list[Any] = []
+    with client.responses.retrieve(created.id, stream=True) as stream:
+        for event in stream:
+            head.append(event)
+            if event.type == "response.output_text.delta":
+                break  # the client goes away mid-reply
+    cut = head[-1].sequence_number
+    tail = list(client.responses.retrieve(created.id, stream=True, starting_after=cut))
+    assert tail and all(e.sequence_number > cut for e in tail)
+    assert tail[-1].type == "response.completed"
+    resumed = head + tail
+    # After the end, the whole stream replays with the same numbers and payloads.
+    replay = list(client.responses.retrieve(created.id, stream=True))
+    assert [e.to_dict() for e in replay] == [e.to_dict() for e in resumed]
+    text = "".join(e.delta for e in resumed if e.type == "response.output_text.delta")
+    assert (
+        text
+        == replay[-1].response.output_text
+        == "chunk1 chunk2 chunk3 chunk4 chunk5 chunk6 chunk7 chunk8"
+    )
+    last = replay[-1].sequence_number
+    assert list(client.responses.retrieve(created.id, stream=True, starting_after=last)) == []
+
+
+def test_cancel_stops_a_slow_background_response(client: OpenAI) -> None:
+    created = client.responses.create(model="parley", input="[[latency=20]] slow", background=True)
+    deadline = time.monotonic() + 10
+    while client.responses.retrieve(created.id).status == "queued":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    started = time.monotonic()
+    cancelled = client.responses.cancel(created.id)
+    assert cancelled.id == created.id and cancelled.status in ("in_progress", "cancelled")
+    assert poll(client, created.id, seconds=10).status == "cancelled"
+    assert time.monotonic() - started < 10
+    with pytest.raises(openai.ConflictError):
+        client.responses.cancel(created.id)
+    events = list(client.responses.retrieve(created.id, stream=True))
+    assert events[-1].type == "response.cancelled"
+
+
+def test_delete_removes_a_finished_response(client: OpenAI) -> None:
+    done = client.responses.create(model="parley", input="hello there")
+    slow = client.responses.create(model="parley", input="[[latency=5]] slow", background=True)
+    with pytest.raises(openai.ConflictError):
+        client.responses.delete(slow.id)
+    client.responses.delete(done.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.retrieve(done.id)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.delete(done.id)
+    client.responses.cancel(slow.id)
+
+
+def test_someone_elses_or_unknown_id_is_not_found(client: OpenAI, stack: Stack) -> None:
+    mine = client.responses.create(model="parley", input="hello")
+    with sdk(stack) as stranger:
+        for call in (
+            lambda: stranger.responses.retrieve(mine.id),
+            lambda: stranger.responses.retrieve(mine.id, stream=True),
+            lambda: stranger.responses.cancel(mine.id),
+            lambda: stranger.responses.delete(mine.id),
+            lambda: stranger.responses.retrieve("resp_unknown"),
+        ):
+            with pytest.raises(openai.NotFoundError) as caught:
+                call()
+            assert caught.value.code is None and caught.value.type == "invalid_request_error"
+        with pytest.raises(openai.NotFoundError) as caught:
+            stranger.responses.create(model="parley", input="hi", previous_response_id=mine.id)
+        assert caught.value.param == "previous_response_id"
+    assert client.responses.retrieve(mine.id).status == "completed"
+
+
+def test_bad_token_is_an_authentication_error(stack: Stack) -> None:
+    with sdk(stack, token="not-a-jwt") as bad:
+        with pytest.raises(openai.AuthenticationError) as caught:
+            bad.responses.create(model="parley", input="hi")
+    assert caught.value.code == "invalid_api_key"
+    assert caught.value.response.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(
+    ("body", "param"),
+    [
+        ({"input": [{"role": "assistant", "content": "earlier"}]}, "input"),
+        ({"input": "hi", "instructions": "Talk like a pirate"}, "instructions"),
+        ({"input": "hi", "tools": [{"type": "web_search"}]}, "tools"),
+        ({"input": "   "}, "input"),
+        ({"input": "hi", "store": False}, "store"),
+    ],
+)
+def test_unsupported_input_is_a_bad_request(
+    client: OpenAI, body: dict[str, Any], param: str
+) -> None:
+    extra = {k: v for k, v in body.items() if k != "input"}
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="parley", input=body["input"], extra_body=extra)
+    assert caught.value.param == param and caught.value.message
+
+
+def test_errors_have_openai_shape_here_and_detail_elsewhere(stack: Stack) -> None:
+    with httpx.Client(base_url=stack.api_url) as anon:
+        mine = anon.get("/v1/responses/resp_x")
+        assert mine.status_code == 401
+        assert set(mine.json()["error"]) == {"message", "type", "param", "code"}
+        assert set(anon.get("/v1/runs/run_x").json()) == {"detail"}
+
+
+def test_idempotency_key_returns_the_same_response(client: OpenAI) -> None:
+    key = {"Idempotency-Key": f"k-{uuid.uuid4().hex}"}
+    first = client.responses.create(model="parley", input="hi", background=True, extra_headers=key)
+    again = client.responses.create(model="parley", input="hi", background=True, extra_headers=key)
+    assert again.id == first.id
+    with pytest.raises(openai.ConflictError):
+        client.responses.create(model="parley", input="other", extra_headers=key)
+
+
+@pytest.fixture(scope="module")
+def limited(
+    request: pytest.FixtureRequest,
+    stack: Stack,
+    llm: FakeLLM,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Stack]:
+    """A stack of the same tier that allows 2 turns per minute."""
+    workdir: Path = tmp_path_factory.mktemp(f"responses-limited-{stack.tier}")
+    env = {"RATE_LIMIT_RUNS_PER_MINUTE": "2"}
+    with running_stack(request, stack.tier, workdir, llm, extra_env=env) as s:
+        yield s
+
+
+def test_an_over_limit_burst_is_a_rate_limit_error(limited: Stack) -> None:
+    with sdk(limited) as burst:
+        for _ in range(2):
+            burst.responses.create(model="parley", input="hi", background=True)
+        with pytest.raises(openai.RateLimitError) as caught:
+            burst.responses.create(model="parley", input="hi", background=True)
+    assert caught.value.code == "rate_limit_exceeded"
+    assert 1 <= int(caught.value.response.headers["Retry-After"]) <= 60
