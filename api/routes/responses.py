@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
+from pydantic import BaseModel, ConfigDict
 
 from api.deps import CurrentUser, DatabaseDep, UoW
 from api.openai_errors import OpenAIError, OpenAIErrorRoute
 from api.params import RunId
 from api.routes.events import SSE_HEADERS
 from api.routes.runs import cancel_run, wait_for_run
-from shared.errors import NotFound
+from shared.errors import Conflict, NotFound
 from shared.events.hub import EventHub
 from shared.responses import service
 from shared.responses.objects import ResponseContext, response_object
@@ -43,13 +44,44 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         503: "A dependency is unavailable; see Retry-After",
     }.items()
 }
-STREAM = {"content": {"text/event-stream": {}}, "description": "With `stream`: the events."}
+
+
+class ResponseObject(BaseModel):
+    """The Response object (documentation; the openai SDK's `Response` model reads it)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    id: str
+    object: Literal["response"]
+    status: Literal["queued", "in_progress", "completed", "failed", "cancelled"]
+    created_at: float
+    model: str
+    output: list[dict[str, Any]]
+    error: dict[str, Any] | None
+    usage: dict[str, Any] | None
+    metadata: dict[str, Any]
+    previous_response_id: str | None
+
+
+class ResponseDeleted(BaseModel):
+    id: str
+    object: Literal["response"]
+    deleted: Literal[True]
+
+
+OBJECT_OR_STREAM: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": ResponseObject,
+        "content": {"text/event-stream": {}},
+        "description": "The Response; with `stream`, Server-Sent Events in the Responses format.",
+    }
+}
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=255)
 ]
 
 
-@router.post("", responses={**ERRORS, 200: STREAM})
+@router.post("", responses={**ERRORS, **OBJECT_OR_STREAM})
 async def create_response(
     body: ResponseCreate,
     user: CurrentUser,
@@ -73,16 +105,17 @@ async def create_response(
     )
     previous = await service.previous_id(uow.session, run.conversation_id, run.id)
     await uow.commit()
-    context = ResponseContext(previous, body.background)
     if body.stream:
-        return _stream(request, run.id, context, after=-1)
+        # The stream's objects are the ones a resume replays, so they say only what GET says.
+        return _stream(request, run.id, ResponseContext(previous), after=-1)
+    context = ResponseContext(previous, body.background)
     if not body.background:
         run = await wait_for_run(database, request.app.state.events, user, run.id, WAIT_SECONDS)
     headers = {"Idempotent-Replayed": "true"} if replayed else None
     return JSONResponse(response_object(RunOut.of(run), context), headers=headers)
 
 
-@router.get("/{response_id}", responses={**ERRORS, 200: STREAM})
+@router.get("/{response_id}", responses={**ERRORS, **OBJECT_OR_STREAM})
 async def get_response(
     response_id: RunId,
     user: CurrentUser,
@@ -102,7 +135,7 @@ async def get_response(
     return JSONResponse(response_object(current, context))
 
 
-@router.post("/{response_id}/cancel", responses=ERRORS)
+@router.post("/{response_id}/cancel", responses={**ERRORS, 200: {"model": ResponseObject}})
 async def cancel_response(
     response_id: RunId, user: CurrentUser, uow: UoW, database: DatabaseDep, request: Request
 ) -> Response:
@@ -111,12 +144,15 @@ async def cancel_response(
         run = await cancel_run(response_id, user, uow, database, request)
     except NotFound:
         raise NotFound(f"Response with id '{response_id}' not found.") from None
+    except Conflict as exc:
+        state = exc.detail.removeprefix("run ")
+        raise Conflict(f"Response {state}: only an unfinished response can be cancelled.") from None
     async with database.sessions() as session:
         previous = await service.previous_id(session, run.conversation_id, run.id)
     return JSONResponse(response_object(run, ResponseContext(previous)))
 
 
-@router.delete("/{response_id}", responses=ERRORS)
+@router.delete("/{response_id}", responses={**ERRORS, 200: {"model": ResponseDeleted}})
 async def delete_response(response_id: RunId, user: CurrentUser, uow: UoW) -> Response:
     """Delete a finished response (its turn leaves the conversation); 409 while it runs."""
     await service.remove(uow.session, user, response_id)
