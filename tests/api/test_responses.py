@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -16,7 +18,7 @@ from openai.types.responses import Response
 
 from tests.conftest import running_stack
 from tests.fakellm import FakeLLM
-from tests.stack import Stack, make_token
+from tests.stack import BIN, Stack, free_port, make_token
 
 TERMINAL = ("completed", "failed", "cancelled", "incomplete")
 
@@ -149,18 +151,60 @@ def test_the_sdk_stream_helper_assembles_the_final_response(client: OpenAI) -> N
     assert len(texts) == 4 and final.output_text == "".join(texts) == "chunk1 chunk2 chunk3 chunk4"
 
 
-def test_stream_resumes_after_a_sequence_number_and_replays_after_the_end(client: OpenAI) -> None:
-    created = client.responses.create(
-        model="parley", input="[[stream=8,0.15]] tell me", background=True
+@contextlib.contextmanager
+def second_api(stack: Stack) -> Iterator[str]:
+    """Another API process of the same stack: resuming must not depend on which one answers."""
+    port = free_port()
+    stack.start_proc(
+        "web-2",
+        [
+            str(BIN / "uvicorn"),
+            "--factory",
+            "api.main:app_factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--timeout-graceful-shutdown",
+            "3",
+            "--log-level",
+            "warning",
+        ],
     )
-    head: list[Any] = []
-    with client.responses.retrieve(created.id, stream=True) as stream:
-        for event in stream:
-            head.append(event)
-            if event.type == "response.output_text.delta":
-                break  # the client goes away mid-reply
-    cut = head[-1].sequence_number
-    tail = list(client.responses.retrieve(created.id, stream=True, starting_after=cut))
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/readyz", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, stack.procs["web-2"].log()[-4000:]
+            time.sleep(0.1)
+        yield url
+    finally:
+        stack.kill("web-2", signal.SIGTERM)
+
+
+def test_stream_resumes_after_a_sequence_number_and_replays_after_the_end(
+    client: OpenAI, stack: Stack
+) -> None:
+    with second_api(stack) as other_url:
+        created = client.responses.create(
+            model="parley", input="[[stream=8,0.5]] tell me", background=True
+        )
+        head: list[Any] = []
+        with client.responses.retrieve(created.id, stream=True) as stream:
+            for event in stream:
+                head.append(event)
+                if event.type == "response.output_text.delta":
+                    break  # the client goes away mid-reply
+        cut = head[-1].sequence_number
+        # ...and comes back to another API process while the reply is still being written.
+        other = client.with_options(base_url=f"{other_url}/v1")
+        assert other.responses.retrieve(created.id).status == "in_progress"
+        tail = list(other.responses.retrieve(created.id, stream=True, starting_after=cut))
     assert tail and all(e.sequence_number > cut for e in tail)
     assert tail[-1].type == "response.completed"
     resumed = head + tail
