@@ -89,16 +89,15 @@ def openai_error(response: Response) -> Response:
 
 
 def _param(loc: Any) -> str | None:
-    """`["body", "input", 0]` → `input[0]`; the location as a client would name it."""
-    parts = (
-        [p for p in loc if p not in ("body", "query", "path", "header")]
-        if isinstance(loc, list)
-        else []
-    )
-    name = ""
-    for part in parts:
-        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
-    return name or None
+    """`["body", "input", 0]` → `input[0]`: the location as a client names it."""
+    places = ("body", "query", "path", "header")
+    parts = list(loc[1:]) if isinstance(loc, list) and loc[:1] and loc[0] in places else []
+    if not parts or not isinstance(parts[0], str):
+        return None  # the body as a whole (e.g. invalid JSON at some offset)
+    name = parts[0]
+    for part in parts[1:]:
+        name += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return name
 
 
 def _handler_for(

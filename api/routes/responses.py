@@ -14,7 +14,7 @@ from api.openai_errors import OpenAIError, OpenAIErrorRoute
 from api.params import RunId
 from api.routes.events import SSE_HEADERS
 from api.routes.runs import cancel_run, wait_for_run
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict
 from shared.events.hub import EventHub
 from shared.responses import service
 from shared.responses.objects import ResponseContext, response_object
@@ -140,16 +140,16 @@ async def cancel_response(
     response_id: RunId, user: CurrentUser, uow: UoW, database: DatabaseDep, request: Request
 ) -> Response:
     """Cancel a response: at once if queued, at its next step if in progress; 409 if it ended."""
+    # Read in the request's own transaction: on SQLite a second session would wait for the
+    # write lock this one holds until the request ends (a queued run is cancelled in it).
+    run = await service.get(uow.session, user, response_id)
+    previous = await service.previous_id(uow.session, run.conversation_id, run.id)
     try:
-        run = await cancel_run(response_id, user, uow, database, request)
-    except NotFound:
-        raise NotFound(f"Response with id '{response_id}' not found.") from None
+        cancelled = await cancel_run(response_id, user, uow, database, request)
     except Conflict as exc:
         state = exc.detail.removeprefix("run ")
         raise Conflict(f"Response {state}: only an unfinished response can be cancelled.") from None
-    async with database.sessions() as session:
-        previous = await service.previous_id(session, run.conversation_id, run.id)
-    return JSONResponse(response_object(run, ResponseContext(previous)))
+    return JSONResponse(response_object(cancelled, ResponseContext(previous)))
 
 
 @router.delete("/{response_id}", responses={**ERRORS, 200: {"model": ResponseDeleted}})

@@ -38,7 +38,7 @@ def response_object(run: RunOut, context: ResponseContext) -> dict[str, Any]:
         "previous_response_id": context.previous_response_id,
         "conversation": {"id": run.conversation_id},
         "output": output_items(run),
-        "error": dict(run.error.model_dump()) if run.error else None,
+        "error": error(run),
         "incomplete_details": None,
         "usage": usage(run.usage),
         "metadata": run.metadata,
@@ -63,9 +63,13 @@ def output_items(run: RunOut) -> list[dict[str, Any]]:
     return items
 
 
-def message_id(run_id: str, output_index: int) -> str:
-    """A message item's id: stable, so a stream and a later GET name the same item."""
-    return f"msg_{run_id.removeprefix('run_')}_{output_index}"
+def message_id(run_id: str, calls_before: int) -> str:
+    """A message item's id, from the number of tool calls before it.
+
+    A stream and a later GET so give the final reply the same id, even when the stream showed
+    text the model wrote before a tool call as a message of its own (it has fewer calls before).
+    """
+    return f"msg_{run_id.removeprefix('run_')}_{calls_before}"
 
 
 def message_item(item_id: str, text: str | None, status: str) -> dict[str, Any]:
@@ -103,6 +107,14 @@ def mcp_call(call: ToolCallOut, *, done: bool = True) -> dict[str, Any]:
         if call.is_error:
             item["error"] = {"type": "mcp_tool_execution_error", "content": call.result}
     return item
+
+
+def error(run: RunOut) -> dict[str, Any] | None:
+    """OpenAI's error code where one fits; Parley's own code (`max_steps` …) as its `type`."""
+    if run.error is None:
+        return None
+    code = "rate_limit_exceeded" if run.error.code == "llm_rate_limited" else "server_error"
+    return {"code": code, "message": run.error.message, "type": run.error.code, "param": None}
 
 
 def usage(run_usage: RunUsage | None) -> dict[str, Any] | None:

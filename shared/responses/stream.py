@@ -52,6 +52,7 @@ class StreamTranslator:
     message: _OpenMessage | None = None
     calls: dict[str, int] = field(default_factory=dict)
     finished_calls: set[str] = field(default_factory=set)
+    message_ids: set[str] = field(default_factory=set)
 
     def translate(self, event: Event) -> list[dict[str, Any]]:
         """The Responses events for one run event, each with its `sequence_number`."""
@@ -96,7 +97,13 @@ class StreamTranslator:
         if self.message is not None:
             return []
         index = self._take_index()
-        self.message = _OpenMessage(message_id(self.run_id, index), index)
+        item_id = message_id(self.run_id, len(self.calls))
+        if item_id in self.message_ids:
+            # Only after a lost attempt: its cut-off reply already has the id, so this reply
+            # gets another (a GET names the final reply by the plain id).
+            item_id += f"_{len(self.message_ids)}"
+        self.message_ids.add(item_id)
+        self.message = _OpenMessage(item_id, index)
         where = {"item_id": self.message.item_id, "output_index": index}
         return [
             (

@@ -70,6 +70,8 @@ def test_background_response_runs_the_tool_and_polls_to_completed(
     # The same turn is a run, and the task is real.
     with stack.client() as raw:
         raw.headers["Authorization"] = f"Bearer {client.api_key}"
+        # Field by field what the SDK's model declares (the SDK itself parses leniently).
+        Response.model_validate(raw.get(f"/v1/responses/{created.id}").json())
         run = raw.get(f"/v1/runs/{created.id}").json()
         assert run["status"] == "completed" and run["output"]["response"] == done.output_text
         assert [t["title"] for t in raw.get("/v1/tasks").json()["data"]] == ["buy milk"]
@@ -238,6 +240,19 @@ def test_cancel_stops_a_slow_background_response(client: OpenAI) -> None:
     assert events[-1].type == "response.cancelled"
 
 
+def test_cancel_of_a_queued_response_is_immediate(client: OpenAI) -> None:
+    first = client.responses.create(model="parley", input="[[latency=3]] slow", background=True)
+    # Queued behind the first turn of its conversation: cancelled at once, never run.
+    second = client.responses.create(
+        model="parley", input="hello", previous_response_id=first.id, background=True
+    )
+    assert second.status == "queued"
+    cancelled = client.responses.cancel(second.id)
+    assert cancelled.status == "cancelled" and cancelled.previous_response_id == first.id
+    assert poll(client, first.id).status == "completed"
+    assert client.responses.retrieve(second.id).status == "cancelled"
+
+
 def test_delete_removes_a_finished_response(client: OpenAI) -> None:
     done = client.responses.create(model="parley", input="hello there")
     slow = client.responses.create(model="parley", input="[[latency=5]] slow", background=True)
@@ -303,6 +318,13 @@ def test_errors_have_openai_shape_here_and_detail_elsewhere(stack: Stack) -> Non
         assert mine.status_code == 401
         assert set(mine.json()["error"]) == {"message", "type", "param", "code"}
         assert set(anon.get("/v1/runs/run_x").json()) == {"detail"}
+    with stack.client() as raw:
+        broken = raw.post(
+            "/v1/responses", content=b'{"input": ', headers={"Content-Type": "application/json"}
+        )
+        assert broken.status_code == 400 and broken.json()["error"]["param"] is None
+        query = raw.get("/v1/responses/run_x", params={"starting_after": -1})
+        assert query.status_code == 400 and query.json()["error"]["param"] == "starting_after"
 
 
 def test_idempotency_key_returns_the_same_response(client: OpenAI) -> None:
