@@ -17,12 +17,6 @@ class DomainError(Exception):
         self.headers: dict[str, str] = {}
 
 
-class BadRequest(DomainError):
-    """A request the API understands but cannot serve as asked (e.g. an unsupported option)."""
-
-    status_code = 400
-
-
 class NotFound(DomainError):
     """The thing does not exist, or belongs to someone else (never 403 for foreign ids)."""
 

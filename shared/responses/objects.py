@@ -10,7 +10,7 @@ from typing import Any
 from shared.conversations.schemas import ToolCallOut
 from shared.runs.schemas import RunOut, RunUsage
 
-# Every `model` names the default agent until agents exist (see shared.responses.agents).
+# Every `model` names the default agent until agents exist (see shared.responses.service.agent_for).
 DEFAULT_MODEL = "parley"
 MCP_SERVER_LABEL = "parley"
 

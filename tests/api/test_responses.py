@@ -16,6 +16,8 @@ import pytest
 from openai import OpenAI
 from openai.types.responses import Response
 
+from tests.api.conftest import count
+from tests.api.test_auth import BAD_AUTH
 from tests.conftest import running_stack
 from tests.fakellm import FakeLLM
 from tests.stack import BIN, Stack, free_port, make_token
@@ -285,12 +287,29 @@ def test_someone_elses_or_unknown_id_is_not_found(client: OpenAI, stack: Stack) 
     assert client.responses.retrieve(mine.id).status == "completed"
 
 
-def test_bad_token_is_an_authentication_error(stack: Stack) -> None:
-    with sdk(stack, token="not-a-jwt") as bad:
-        with pytest.raises(openai.AuthenticationError) as caught:
-            bad.responses.create(model="parley", input="hi")
-    assert caught.value.code == "invalid_api_key"
-    assert caught.value.response.headers["WWW-Authenticate"] == "Bearer"
+# Signing HS512 with the (HS256-sized) test secret warns; the token must be refused anyway.
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
+def test_every_bad_token_is_refused_in_openai_shape(stack: Stack) -> None:
+    user = f"user-{uuid.uuid4().hex[:10]}"
+    with httpx.Client(base_url=stack.api_url, timeout=30) as anon:
+        for kind, make in BAD_AUTH.items():
+            header = make(user)
+            headers = {} if header is None else {"Authorization": header}
+            refused = anon.post("/v1/responses", json={"input": "hi"}, headers=headers)
+            assert refused.status_code == 401, (kind, refused.text)
+            assert refused.headers["WWW-Authenticate"] == "Bearer", kind
+            assert refused.json()["error"]["code"] == "invalid_api_key", kind
+    assert count(stack, "runs", user_id=user) == 0
+
+
+def test_bad_token_is_an_authentication_error_in_the_sdk(stack: Stack) -> None:
+    for token in ("not-a-jwt", make_token("someone", ttl=-60), make_token("x", secret="no" * 20)):
+        with sdk(stack, token=token) as bad:
+            with pytest.raises(openai.AuthenticationError) as caught:
+                bad.responses.create(model="parley", input="hi")
+            with pytest.raises(openai.AuthenticationError):
+                bad.responses.retrieve("run_x")
+        assert caught.value.code == "invalid_api_key"
 
 
 @pytest.mark.parametrize(
