@@ -80,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, responses=errors.AUTHENTICATED)
     live.install(app, settings)
-    # OpenAI-compatible: its errors document themselves in OpenAI's shape (see the routes).
+    # Not AUTHENTICATED: the OpenAI-compatible routes document their own errors (OpenAI's shape).
     app.include_router(responses.router)
     return app
 
