@@ -154,6 +154,12 @@ def test_the_sdk_stream_helper_assembles_the_final_response(client: OpenAI) -> N
         final = stream.get_final_response()
     assert len(texts) == 4 and final.output_text == "".join(texts) == "chunk1 chunk2 chunk3 chunk4"
 
+    # With a tool call, the helper's item bookkeeping (indexes, ids) must agree with ours.
+    with client.responses.stream(model="parley", input="Add a task to water the ferns") as stream:
+        final = stream.get_final_response()
+    assert [item.type for item in final.output] == ["mcp_call", "message"]
+    assert "water the ferns" in final.output_text
+
 
 @contextlib.contextmanager
 def second_api(stack: Stack) -> Iterator[str]:
