@@ -12,7 +12,17 @@ from fastapi.middleware.cors import CORSMiddleware
 from api import errors, live, metrics
 from api.metrics.http import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, RequestContextMiddleware
-from api.routes import api_keys, auth, chat, conversations, health, runs, tasks, webhooks
+from api.routes import (
+    api_keys,
+    auth,
+    chat,
+    conversations,
+    health,
+    responses,
+    runs,
+    tasks,
+    webhooks,
+)
 from api.security import require_exact_scope, require_scope
 from shared.auth.jwks import JwksVerifier
 from shared.config import Settings, get_settings
@@ -106,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(router, responses=errors.AUTHENTICATED, dependencies=[Depends(scope)])
     live.install(app, settings)
+    # Not AUTHENTICATED: the OpenAI-compatible routes document their own errors (OpenAI's shape).
+    app.include_router(responses.router, dependencies=[Depends(require_scope("runs"))])
     return app
 
 

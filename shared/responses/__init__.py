@@ -1,0 +1,1 @@
+"""The OpenAI-compatible Responses API over runs: request, objects, stream events."""
