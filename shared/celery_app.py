@@ -111,3 +111,21 @@ def send(task_name: str, *args: Any) -> bool:
         log.warning("dispatch of %s %s failed; the sweeper will retry", task_name, args)
         return False
     return True
+
+
+def prepare_broker(app: Celery | None = None) -> None:
+    """Create the SQL broker's tables and queue rows once, in the release step.
+
+    kombu's SQLAlchemy transport creates its tables and queue rows lazily in every process;
+    web, worker and beat started together on a fresh database race on that (`table
+    kombu_message already exists`, `UNIQUE constraint failed: kombu_queue.name`; a worker died
+    with "Unrecoverable error" or left the first turn queued for a minute). Declared here first,
+    every process finds them. Idempotent; Redis needs nothing.
+    """
+    app = app or celery_app
+    if not str(app.conf.broker_url).startswith("sqla+"):
+        return
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for queue in QUEUES:
+            channel.queue_declare(queue=queue)

@@ -33,7 +33,16 @@ def _out(text: str) -> None:
 @app.command()
 def migrate() -> None:
     """Apply all database migrations (idempotent)."""
-    subprocess.run([_bin("alembic"), "upgrade", "head"], cwd=ROOT, check=True)
+    subprocess.run([_bin("alembic"), "upgrade", "head"], check=True)
+
+
+@app.command()
+def release() -> None:
+    """Prepare a deploy (the Procfile's `release`): migrate, then create the broker's tables."""
+    from shared.celery_app import prepare_broker
+
+    migrate()
+    prepare_broker()
 
 
 @app.command()
@@ -73,7 +82,7 @@ def dev(
     """Migrate, then run the API, a worker and beat together until Ctrl-C."""
     settings = get_settings()
     (ROOT / "var").mkdir(exist_ok=True)
-    migrate()
+    release()
     commands = {
         "web": [
             _bin("uvicorn"),

@@ -148,6 +148,7 @@ class Stack:
 
     # processes -----------------------------------------------------------------------------
     def start(self) -> Stack:
+        """Release, then start web, worker and beat at the same instant (as honcho does)."""
         self.migrate()
         self.start_proc(
             "web",
@@ -166,7 +167,7 @@ class Stack:
                 "warning",
             ],
         )
-        self.start_worker()
+        worker = self.start_worker(wait=False)
         self.start_proc(
             "beat",
             [
@@ -180,19 +181,21 @@ class Stack:
                 str(self.workdir / "beat-schedule"),
             ],
         )
+        self._wait_log(worker, "ready.")
         self._wait_http_ready()
         return self
 
     def migrate(self) -> None:
+        """The release step: migrations, then the embedded broker's tables and queues."""
         subprocess.run(
-            [str(BIN / "alembic"), "upgrade", "head"],
+            [str(BIN / "parley"), "release"],
             cwd=ROOT,
             env=self.env,
             check=True,
             capture_output=True,
         )
 
-    def start_worker(self, name: str = "worker", concurrency: int = 50) -> Proc:
+    def start_worker(self, name: str = "worker", concurrency: int = 50, wait: bool = True) -> Proc:
         proc = self.start_proc(
             name,
             [
@@ -216,7 +219,8 @@ class Stack:
                 "--without-gossip",
             ],
         )
-        self._wait_log(proc, "ready.")
+        if wait:
+            self._wait_log(proc, "ready.")
         return proc
 
     def start_proc(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Proc:
