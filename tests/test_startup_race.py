@@ -28,8 +28,9 @@ def test_first_turn_after_a_simultaneous_start(
     tier: str, llm: FakeLLM, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     for attempt in range(STARTS):
-        stack = build_stack(tier, tmp_path / f"start-{attempt}", llm)
-        stack.workdir.mkdir()
+        workdir = tmp_path / f"start-{attempt}"
+        workdir.mkdir()
+        stack = build_stack(tier, workdir, llm)
         failed_before = request.session.testsfailed
         ok = False
         try:
