@@ -45,7 +45,7 @@ def create_celery(settings: Settings) -> Celery:
         # Celery 5.7 never passes broker_polling_interval to kombu, and kombu hands transport
         # options to create_engine (a polling_interval there raises TypeError): set it on the
         # SQLAlchemy transport class. Measured: pickup p50 1024 ms at kombu's 1 s default,
-        # 86 ms at 50 ms (bench/, FIELD-NOTES).
+        # 86 ms at 50 ms (bench/, docs/field-notes.md).
         kombu_sqlalchemy.Transport.polling_interval = settings.broker_polling_interval
         # Passed to create_engine by kombu's SQLAlchemy transport: sqlite3's busy timeout.
         transport_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
@@ -64,8 +64,8 @@ def create_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         broker_transport_options=transport_options,
-        # The embedded broker polls; 50 ms gives ~tens of ms pickup (FIELD-NOTES: 1 s default
-        # gave p50 545 ms).
+        # The embedded broker polls; 50 ms gives ~tens of ms pickup (docs/field-notes.md: the
+        # 1 s default gave p50 545 ms).
         broker_polling_interval=settings.broker_polling_interval,
         # A publish must not hang a request: give up fast, the sweeper re-dispatches.
         task_publish_retry_policy={

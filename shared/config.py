@@ -16,7 +16,7 @@ MIN_PRODUCTION_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
-    """Parley's configuration; names and defaults follow CONTRACT.md section 1."""
+    """Parley's configuration; names and defaults follow docs/api.md section 1."""
 
     # An empty variable (OPENAI_API_KEY=) means unset, e.g. the offline model.
     model_config = SettingsConfigDict(

@@ -1,4 +1,4 @@
-"""The todo list over REST (CONTRACT.md section 7)."""
+"""The todo list over REST (docs/api.md section 7)."""
 
 from __future__ import annotations
 
