@@ -11,10 +11,10 @@ from celery import Celery
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
 from shared.config import Settings, get_settings
+from shared.queues import QUEUES as QUEUES  # re-exported: the watchdog reads it here
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("runs", "webhooks", "maintenance")
 TASK_ROUTES = {
     "runs.execute": {"queue": "runs"},
     "runs.sweep": {"queue": "maintenance"},

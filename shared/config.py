@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -76,7 +77,10 @@ class Settings(BaseSettings):
     )
     cors_allow_origins: str = Field("", description="Comma-separated browser origins allowed.")
     worker_concurrency: int = Field(
-        200, ge=1, description="Turns one worker process holds in flight (threads over one loop)."
+        200, ge=1, description="Turns each worker process holds in flight (threads over one loop)."
+    )
+    worker_processes: int | None = Field(
+        None, ge=1, description="Worker processes `parley worker` runs; unset: one per core."
     )
     db_pool_size: int = Field(
         5, ge=1, le=200, description="Database connections each process keeps open."
@@ -120,6 +124,11 @@ class Settings(BaseSettings):
         if self.redis_url:
             return self.redis_url
         return "sqla+sqlite:///" + str(_var_dir(self.database_url) / "broker.sqlite")
+
+    @property
+    def worker_process_count(self) -> int:
+        """WORKER_PROCESSES, else the number of cores (os.cpu_count())."""
+        return self.worker_processes or os.cpu_count() or 1
 
     @property
     def model_description(self) -> str:

@@ -18,7 +18,11 @@ from pydantic import AliasChoices
 from shared.config import Settings
 from tests.stack import ROOT
 
-APP_SERVICES = ("release", "web", "worker", "beat", "flower")
+# The Procfile holds the long-running processes, so `honcho start` runs it as written; the
+# one-off release step runs before them (a Procfile entry that exits would stop the others).
+PROCESSES = ("web", "worker", "beat", "flower")
+RELEASE = "parley release"
+APP_SERVICES = ("release", *PROCESSES)
 SERVICES = {"postgres", "redis", *APP_SERVICES}
 API_REFERENCE = ROOT / "docs" / "api.md"
 # `${NAME}`, `${NAME:-default}`, `${NAME:?error}` or `$NAME`, once `$$` escapes are removed.
@@ -77,7 +81,7 @@ def container_script(service: str) -> str:
 
 def test_compose_file_has_exactly_the_services() -> None:
     assert set(services()) == SERVICES
-    assert set(procfile()) == set(APP_SERVICES)
+    assert set(procfile()) == set(PROCESSES)
 
 
 def test_backing_services_are_postgres_16_and_redis_7() -> None:
@@ -91,9 +95,14 @@ def test_app_services_share_one_image_built_here() -> None:
     assert builds == {"."} and len(images) == 1
 
 
-@pytest.mark.parametrize("service", APP_SERVICES)
+@pytest.mark.parametrize("service", PROCESSES)
 def test_app_service_runs_the_procfile_command(service: str) -> None:
     assert normalise(container_script(service)) == normalise(procfile()[service])
+
+
+def test_release_runs_the_documented_release_step() -> None:
+    assert normalise(container_script("release")) == RELEASE
+    assert f"{RELEASE} && honcho start" in (ROOT / "Procfile").read_text()
 
 
 def test_processes_start_after_the_release_migrations() -> None:

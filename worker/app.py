@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import worker_init, worker_shutdown
+from celery.signals import celeryd_after_setup, worker_init, worker_shutdown
 
 from shared.celery_app import celery_app
 from shared.logging import configure_logging
@@ -16,6 +16,13 @@ from worker.tasks import webhooks as _webhooks  # noqa: F401
 log = logging.getLogger(__name__)
 app = celery_app
 configure_logging("worker")
+
+
+@celeryd_after_setup.connect  # type: ignore[untyped-decorator]
+def _name_logs(sender: str, **_: Any) -> None:
+    """Tag log lines with the node name (`worker2@host`): `parley worker`'s processes share
+    one output, and an operator must tell which one served a turn."""
+    configure_logging(sender, force=True)
 
 
 @worker_init.connect  # type: ignore[untyped-decorator]
