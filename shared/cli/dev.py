@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 
@@ -20,6 +21,18 @@ STOP_SECONDS = 15
 
 def _out(text: str = "", *, err: bool = False) -> None:
     typer.echo(text, err=err)
+
+
+def port_taken(host: str, port: int) -> bool:
+    """Whether something already listens on host:port (uvicorn would fail to bind)."""
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        # As uvicorn binds: a port left in TIME_WAIT by a stopped server is free to reuse.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return True
+    return False
 
 
 def _wait_ready(url: str, procs: dict[str, subprocess.Popen[bytes]]) -> str | None:
@@ -73,11 +86,22 @@ def _banner(host: str, port: int) -> None:
         f'Try:  curl -s -X POST http://{host}:{port}/v1/runs -H "Authorization: Bearer $TOKEN" '
         "-H 'Content-Type: application/json' -d '{\"message\": \"Add a task to buy milk\"}'"
     )
+    _out("Stop with Ctrl-C.")
     _out()
 
 
 def dev(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     """Release, then run the API, the workers and beat together until Ctrl-C."""
+    if port_taken(host, port):
+        _out(
+            f"Port {port} on {host} is already in use (another Parley, or another program).",
+            err=True,
+        )
+        _out(
+            f"Pick another one:  PORT={port + 1} make run   (or: parley dev --port {port + 1})",
+            err=True,
+        )
+        raise typer.Exit(1)
     signal.signal(signal.SIGTERM, _interrupt)
     release()
     parley = console_script("parley")
@@ -94,7 +118,8 @@ def dev(host: Host = "127.0.0.1", port: Port = 8000) -> None:
     try:
         problem = _wait_ready(f"http://{host}:{port}/readyz", procs)
         if problem is not None:
-            _out(f"Parley did not become ready: {problem}; see the logs above.")
+            _out(f"Parley did not start: {problem}. See the logs above.", err=True)
+            raise typer.Exit(1)
         _banner(host, port)
         while all(proc.poll() is None for proc in procs.values()):
             time.sleep(0.5)
