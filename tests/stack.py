@@ -156,9 +156,9 @@ class Stack:
             "web",
             web_argv("127.0.0.1", self.api_port, graceful_shutdown_seconds=3, log_level="warning"),
         )
-        worker = self.start_worker(wait=False)
         self.start_proc("beat", beat_argv(self.workdir / "beat-schedule"))
-        self._wait_log(worker, "ready.")
+        # Launched at once, then waited for (bench/ overrides start_worker with this signature).
+        self.start_worker()
         self._wait_http_ready()
         return self
 
@@ -172,11 +172,10 @@ class Stack:
             capture_output=True,
         )
 
-    def start_worker(self, name: str = "worker", concurrency: int = 50, wait: bool = True) -> Proc:
+    def start_worker(self, name: str = "worker", concurrency: int = 50) -> Proc:
         """One Celery worker process with the production command line and a unique node name."""
         proc = self.start_proc(name, worker_argv(f"{name}-{uuid.uuid4().hex[:6]}@%h", concurrency))
-        if wait:
-            self._wait_log(proc, "ready.")
+        self._wait_log(proc, "ready.")
         return proc
 
     def start_proc(self, name: str, command: list[str], env: dict[str, str] | None = None) -> Proc:
