@@ -68,7 +68,7 @@ def _stop(procs: dict[str, subprocess.Popen[bytes]]) -> None:
 
 
 def _interrupt(_signum: int, _frame: object) -> None:
-    """SIGTERM stops `parley dev` the way Ctrl-C does."""
+    """Ctrl-C (SIGINT) or SIGTERM: stop every part."""
     raise KeyboardInterrupt
 
 
@@ -102,7 +102,9 @@ def dev(host: Host = "127.0.0.1", port: Port = 8000) -> None:
             err=True,
         )
         raise typer.Exit(1)
-    signal.signal(signal.SIGTERM, _interrupt)
+    # Ctrl-C is installed too: a shell that started us in the background left SIGINT ignored.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, _interrupt)
     release()
     parley = console_script("parley")
     commands = {
