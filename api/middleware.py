@@ -13,9 +13,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
-# Browsers send about 20 headers; 20,000 were accepted before this cap. The total size of the
-# request head is capped by the server (h11's limit, see shared/cli.py HTTP_LIMITS).
+# Browsers send about 20 headers in well under 8 KiB; 20,000 headers and an 8 MB header were
+# accepted before these caps. uvicorn's fast parser (httptools, measured at about half the
+# API's CPU when swapped for h11, which has a size option) has no limit of its own, so the
+# app refuses such heads before any work is done; a proxy in front caps them earlier.
 MAX_HEADERS = 100
+MAX_HEADER_BYTES = 64 * 1024
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -74,16 +77,25 @@ class RequestContextMiddleware:
 
 
 class HeaderLimitMiddleware:
-    """Refuse requests with more than MAX_HEADERS headers: 431, before any work is done."""
+    """Refuse requests with over MAX_HEADERS headers or MAX_HEADER_BYTES of them: 431."""
 
-    def __init__(self, app: ASGIApp, limit: int = MAX_HEADERS) -> None:
+    def __init__(
+        self, app: ASGIApp, limit: int = MAX_HEADERS, max_bytes: int = MAX_HEADER_BYTES
+    ) -> None:
         self.app = app
         self.limit = limit
+        self.max_bytes = max_bytes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and len(scope["headers"]) > self.limit:
-            await _send_json(send, 431, {"detail": f"at most {self.limit} request headers"})
-            return
+        if scope["type"] == "http":
+            headers = scope["headers"]
+            if len(headers) > self.limit:
+                await _send_json(send, 431, {"detail": f"at most {self.limit} request headers"})
+                return
+            if sum(len(k) + len(v) for k, v in headers) > self.max_bytes:
+                detail = f"request headers over {self.max_bytes // 1024} KiB"
+                await _send_json(send, 431, {"detail": detail})
+                return
         await self.app(scope, receive, send)
 
 

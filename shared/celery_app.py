@@ -11,10 +11,10 @@ from celery import Celery
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
 from shared.config import Settings, get_settings
+from shared.queues import QUEUES as QUEUES  # re-exported: the watchdog reads it here
 
 log = logging.getLogger(__name__)
 
-QUEUES = ("runs", "webhooks", "maintenance")
 TASK_ROUTES = {
     "runs.execute": {"queue": "runs"},
     "runs.sweep": {"queue": "maintenance"},
@@ -45,7 +45,7 @@ def create_celery(settings: Settings) -> Celery:
         # Celery 5.7 never passes broker_polling_interval to kombu, and kombu hands transport
         # options to create_engine (a polling_interval there raises TypeError): set it on the
         # SQLAlchemy transport class. Measured: pickup p50 1024 ms at kombu's 1 s default,
-        # 86 ms at 50 ms (bench/, FIELD-NOTES).
+        # 86 ms at 50 ms (bench/, docs/field-notes.md).
         kombu_sqlalchemy.Transport.polling_interval = settings.broker_polling_interval
         # Passed to create_engine by kombu's SQLAlchemy transport: sqlite3's busy timeout.
         transport_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
@@ -64,8 +64,8 @@ def create_celery(settings: Settings) -> Celery:
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
         broker_transport_options=transport_options,
-        # The embedded broker polls; 50 ms gives ~tens of ms pickup (FIELD-NOTES: 1 s default
-        # gave p50 545 ms).
+        # The embedded broker polls; 50 ms gives ~tens of ms pickup (docs/field-notes.md: the
+        # 1 s default gave p50 545 ms).
         broker_polling_interval=settings.broker_polling_interval,
         # A publish must not hang a request: give up fast, the sweeper re-dispatches.
         task_publish_retry_policy={
@@ -76,8 +76,10 @@ def create_celery(settings: Settings) -> Celery:
         },
         broker_connection_timeout=2,
         worker_hijack_root_logger=False,
-        worker_send_task_events=not settings.embedded,
-        task_send_sent_event=not settings.embedded,
+        # Task events cost four broker messages per turn; Flower turns the workers' on when it
+        # starts (its --enable_events default), so they are paid only while someone watches.
+        worker_send_task_events=False,
+        task_send_sent_event=False,
         beat_schedule={
             "runs.sweep": {
                 "task": "runs.sweep",
@@ -111,3 +113,21 @@ def send(task_name: str, *args: Any, countdown: float | None = None) -> bool:
         log.warning("dispatch of %s %s failed; the sweeper will retry", task_name, args)
         return False
     return True
+
+
+def prepare_broker(app: Celery | None = None) -> None:
+    """Create the SQL broker's tables and queue rows once, in the release step.
+
+    kombu's SQLAlchemy transport creates its tables and queue rows lazily in every process;
+    web, worker and beat started together on a fresh database race on that (`table
+    kombu_message already exists`, `UNIQUE constraint failed: kombu_queue.name`; a worker died
+    with "Unrecoverable error" or left the first turn queued for a minute). Declared here first,
+    every process finds them. Idempotent; Redis needs nothing.
+    """
+    app = app or celery_app
+    if not str(app.conf.broker_url).startswith("sqla+"):
+        return
+    with app.connection_for_write() as connection:
+        channel = connection.default_channel
+        for queue in QUEUES:
+            channel.queue_declare(queue=queue)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,7 +18,7 @@ PLACEHOLDER_PASSWORDS = {"admin", "password", "pass", "metrics", "prometheus", "
 
 
 class Settings(BaseSettings):
-    """Parley's configuration; names and defaults follow CONTRACT.md section 1."""
+    """Parley's configuration; names and defaults follow docs/api.md section 1."""
 
     # An empty variable (OPENAI_API_KEY=) means unset, e.g. the offline model.
     model_config = SettingsConfigDict(
@@ -87,6 +88,9 @@ class Settings(BaseSettings):
     )
     worker_shutdown_grace_seconds: float = Field(
         30, ge=0, description="Time in-flight turns get to finish after SIGTERM."
+    )
+    worker_processes: int | None = Field(
+        None, ge=1, description="Worker processes `parley worker` runs; unset: one per core."
     )
     db_pool_size: int = Field(
         5, ge=1, le=200, description="Database connections each process keeps open."
@@ -194,6 +198,11 @@ class Settings(BaseSettings):
         if self.redis_url:
             return self.redis_url
         return "sqla+sqlite:///" + str(_var_dir(self.database_url) / "broker.sqlite")
+
+    @property
+    def worker_process_count(self) -> int:
+        """WORKER_PROCESSES, else the number of cores (os.cpu_count())."""
+        return self.worker_processes or os.cpu_count() or 1
 
     @property
     def model_description(self) -> str:

@@ -6,9 +6,11 @@ import logging
 import os
 
 
-def configure_logging(process: str) -> None:
+def configure_logging(process: str, *, force: bool = False) -> None:
+    """Log lines tagged with the process (`force` re-tags a process that knows its name later)."""
     level = os.environ.get("LOG_LEVEL", "INFO").upper()
     logging.basicConfig(
         level=level,
         format=f"%(asctime)s %(levelname)s [{process}] %(name)s: %(message)s",
+        force=force,
     )

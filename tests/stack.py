@@ -23,7 +23,7 @@ import jwt
 import sqlalchemy as sa
 
 from fakellm import FakeLLM
-from shared.cli import HTTP_LIMITS
+from shared.cli.argv import beat_argv, web_argv, worker_argv
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -150,45 +150,23 @@ class Stack:
 
     # processes -----------------------------------------------------------------------------
     def start(self) -> Stack:
+        """Release, then start web, worker and beat at the same instant (as honcho does)."""
         self.migrate()
+        # Open event streams would otherwise hold a SIGTERM'd server up for the default 10 s.
         self.start_proc(
             "web",
-            [
-                str(BIN / "uvicorn"),
-                "--factory",
-                "api.main:app_factory",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(self.api_port),
-                # Open event streams would otherwise hold a SIGTERM'd server up indefinitely.
-                "--timeout-graceful-shutdown",
-                "3",
-                *HTTP_LIMITS,
-                "--log-level",
-                "warning",
-            ],
+            web_argv("127.0.0.1", self.api_port, graceful_shutdown_seconds=3, log_level="warning"),
         )
+        self.start_proc("beat", beat_argv(self.workdir / "beat-schedule"))
+        # Launched at once, then waited for (bench/ overrides start_worker with this signature).
         self.start_worker()
-        self.start_proc(
-            "beat",
-            [
-                str(BIN / "celery"),
-                "-A",
-                "worker.app",
-                "beat",
-                "--loglevel",
-                "INFO",
-                "--schedule",
-                str(self.workdir / "beat-schedule"),
-            ],
-        )
         self._wait_http_ready()
         return self
 
     def migrate(self) -> None:
+        """The release step: migrations, then the embedded broker's tables and queues."""
         subprocess.run(
-            [str(BIN / "alembic"), "upgrade", "head"],
+            [str(BIN / "parley"), "release"],
             cwd=ROOT,
             env=self.env,
             check=True,
@@ -196,29 +174,8 @@ class Stack:
         )
 
     def start_worker(self, name: str = "worker", concurrency: int = 50) -> Proc:
-        proc = self.start_proc(
-            name,
-            [
-                str(BIN / "celery"),
-                "-A",
-                "worker.app",
-                "worker",
-                "--pool",
-                "threads",
-                "--concurrency",
-                str(concurrency),
-                "--prefetch-multiplier",
-                "1",
-                "-Q",
-                "runs,webhooks,maintenance",
-                "--loglevel",
-                "INFO",
-                "--hostname",
-                f"{name}-{uuid.uuid4().hex[:6]}@%h",
-                "--without-mingle",
-                "--without-gossip",
-            ],
-        )
+        """One Celery worker process with the production command line and a unique node name."""
+        proc = self.start_proc(name, worker_argv(f"{name}-{uuid.uuid4().hex[:6]}@%h", concurrency))
         self._wait_log(proc, "ready.")
         return proc
 

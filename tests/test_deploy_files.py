@@ -1,7 +1,8 @@
-"""docker-compose.yml and the Dockerfile stay in step with the Procfile and the contract.
+"""docker-compose.yml and the Dockerfile stay in step with the Procfile and docs/api.md.
 
 Docker is not run here: the files are parsed and checked against the Procfile (the source of
-truth for process commands), CONTRACT.md section 1 and shared/config.py (for variables).
+truth for process commands), docs/api.md section 1 and shared/config.py (for variables). Only
+files of this repository are read.
 """
 
 from __future__ import annotations
@@ -17,13 +18,13 @@ from pydantic import AliasChoices
 from shared.config import Settings
 from tests.stack import ROOT
 
-APP_SERVICES = ("release", "web", "worker", "beat", "flower")
+# The Procfile holds the long-running processes, so `honcho start` runs it as written; the
+# one-off release step runs before them (a Procfile entry that exits would stop the others).
+PROCESSES = ("web", "worker", "beat", "flower")
+RELEASE = "parley release"
+APP_SERVICES = ("release", *PROCESSES)
 SERVICES = {"postgres", "redis", *APP_SERVICES}
-CONTRACT_PLACES = (
-    ROOT / "CONTRACT.md",
-    ROOT / "docs" / "CONTRACT.md",
-    ROOT.parent / "shared" / "CONTRACT.md",
-)
+API_REFERENCE = ROOT / "docs" / "api.md"
 # `${NAME}`, `${NAME:-default}`, `${NAME:?error}` or `$NAME`, once `$$` escapes are removed.
 VARIABLE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_]*)")
 
@@ -51,17 +52,14 @@ def normalise(command: str) -> str:
     return " ".join(command.split())
 
 
-def contract_section_1() -> str:
-    for place in CONTRACT_PLACES:
-        if place.exists():
-            text = place.read_text()
-            return text[text.index("## 1.") : text.index("## 2.")]
-    raise AssertionError(f"CONTRACT.md not found in any of {CONTRACT_PLACES}")
+def reference_section_1() -> str:
+    text = API_REFERENCE.read_text()
+    return text[text.index("## 1.") : text.index("## 2.")]
 
 
 def documented_variables() -> set[str]:
-    """Variables named in CONTRACT.md section 1 (both tables) or read by shared/config.py."""
-    names = set(re.findall(r"`\$?([A-Z][A-Z0-9_]*)`", contract_section_1()))
+    """Variables named in docs/api.md section 1 (both tables) or read by shared/config.py."""
+    names = set(re.findall(r"`\$?([A-Z][A-Z0-9_]*)`", reference_section_1()))
     for name, field in Settings.model_fields.items():
         names.add(name.upper())
         if isinstance(field.validation_alias, AliasChoices):
@@ -83,7 +81,7 @@ def container_script(service: str) -> str:
 
 def test_compose_file_has_exactly_the_services() -> None:
     assert set(services()) == SERVICES
-    assert set(procfile()) == set(APP_SERVICES)
+    assert set(procfile()) == set(PROCESSES)
 
 
 def test_backing_services_are_postgres_16_and_redis_7() -> None:
@@ -97,9 +95,14 @@ def test_app_services_share_one_image_built_here() -> None:
     assert builds == {"."} and len(images) == 1
 
 
-@pytest.mark.parametrize("service", APP_SERVICES)
+@pytest.mark.parametrize("service", PROCESSES)
 def test_app_service_runs_the_procfile_command(service: str) -> None:
     assert normalise(container_script(service)) == normalise(procfile()[service])
+
+
+def test_release_runs_the_documented_release_step() -> None:
+    assert normalise(container_script("release")) == RELEASE
+    assert f"{RELEASE} && honcho start" in (ROOT / "Procfile").read_text()
 
 
 def test_processes_start_after_the_release_migrations() -> None:
@@ -119,7 +122,7 @@ def test_long_running_services_have_healthchecks(service: str) -> None:
     assert check["test"][0] in ("CMD", "CMD-SHELL") and len(check["test"]) > 1
 
 
-def test_app_environment_follows_the_contract() -> None:
+def test_app_environment_follows_the_reference() -> None:
     for name in APP_SERVICES:
         env = services()[name]["environment"]
         assert env["DATABASE_URL"].startswith("postgresql://"), name
@@ -155,7 +158,7 @@ def test_every_compose_variable_is_documented() -> None:
 
 @pytest.mark.parametrize("service", APP_SERVICES)
 def test_container_variables_are_documented_or_set(service: str) -> None:
-    """What a process reads is a Parley setting, a contract variable or set by the service."""
+    """What a process reads is a Parley setting, a documented variable or set by the service."""
     documented = documented_variables()
     env = services()[service]["environment"]
     used_by_command = set(VARIABLE.findall(container_script(service)))

@@ -1,4 +1,4 @@
-"""The original synchronous chat API, kept for existing frontends (CONTRACT.md section 8)."""
+"""The original synchronous chat API, kept for existing frontends (docs/api.md section 8)."""
 
 from __future__ import annotations
 

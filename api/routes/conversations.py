@@ -1,4 +1,4 @@
-"""Conversations and their messages (CONTRACT.md section 3)."""
+"""Conversations and their messages (docs/api.md section 3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A run's events as Server-Sent Events, resumable after any id (CONTRACT.md section 5)."""
+"""A run's events as Server-Sent Events, resumable after any id (docs/api.md section 5)."""
 
 from __future__ import annotations
 

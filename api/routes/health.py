@@ -1,4 +1,4 @@
-"""Liveness and readiness probes (CONTRACT.md section 9)."""
+"""Liveness and readiness probes (docs/api.md section 9)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Runs: submit a chat turn, read it (long-poll), list, cancel (CONTRACT.md section 4)."""
+"""Runs: submit a chat turn, read it (long-poll), list, cancel (docs/api.md section 4)."""
 
 from __future__ import annotations
 

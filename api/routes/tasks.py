@@ -1,4 +1,4 @@
-"""The todo list over REST, for apps (CONTRACT.md section 7)."""
+"""The todo list over REST, for apps (docs/api.md section 7)."""
 
 from __future__ import annotations
 

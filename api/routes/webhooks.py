@@ -1,4 +1,4 @@
-"""Webhooks: the caller's signing secret and a run's delivery log (CONTRACT.md section 6)."""
+"""Webhooks: the caller's signing secret and a run's delivery log (docs/api.md section 6)."""
 
 from __future__ import annotations
 

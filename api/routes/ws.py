@@ -1,6 +1,6 @@
 """One WebSocket per client for live turns: subscribe to runs, create runs, receive events.
 
-Protocol (CONTRACT.md section 5): authenticate with `?token=` or a first message
+Protocol (docs/api.md section 5): authenticate with `?token=` or a first message
 `{"type": "auth", "token"}`; then send `{"type": "subscribe", "run_id", "after"?}`,
 `{"type": "unsubscribe", "run_id"}` or `{"type": "run.create", …POST /v1/runs body}`. The server
 pushes `{"type", "id", "run_id", "data"}` events, the same as SSE, for any number of runs at

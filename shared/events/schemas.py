@@ -1,4 +1,4 @@
-"""The shape of an event and of the payloads each type carries (CONTRACT.md section 5)."""
+"""The shape of an event and of the payloads each type carries (docs/api.md section 5)."""
 
 from __future__ import annotations
 

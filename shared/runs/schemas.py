@@ -1,4 +1,4 @@
-"""Public shapes of runs (CONTRACT.md section 4)."""
+"""Public shapes of runs (docs/api.md section 4)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Public shapes of tasks (CONTRACT.md section 7)."""
+"""Public shapes of tasks (docs/api.md section 7)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Bearer authentication (CONTRACT.md section 2): anything short of a valid HS256 token is a 401."""
+"""Bearer authentication (docs/api.md section 2): anything short of a valid HS256 token is a 401."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Conversations and messages over REST (CONTRACT.md section 3)."""
+"""Conversations and messages over REST (docs/api.md section 3)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Run events over SSE: order, resume after N (mid-run, after the end, from another API
-process), concurrent followers, disconnects, cancels and errors (CONTRACT.md section 5)."""
+process), concurrent followers, disconnects, cancels and errors (docs/api.md section 5)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GET /metrics (CONTRACT.md section 9): Prometheus text, right across processes, no user data."""
+"""GET /metrics (docs/api.md section 9): Prometheus text, right across processes, no user data."""
 
 from __future__ import annotations
 
