@@ -135,6 +135,7 @@ class ParleyStore(Store[ChatContext]):
     async def delete_thread(self, thread_id: str, context: ChatContext) -> None:
         """Delete the conversation: its messages and runs go with it (a running turn stops)."""
         async with unit_of_work(context.database) as uow:
+            await _conversation(uow.session, context.user_id, thread_id)
             await conversations.remove(uow.session, context.user_id, thread_id)
 
     async def add_thread_item(self, thread_id: str, item: ThreadItem, context: ChatContext) -> None:
