@@ -8,6 +8,7 @@ the request; another user's thread is the same NotFound as a missing one.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,12 @@ class ParleyStore(Store[ChatContext]):
     def generate_item_id(
         self, item_type: StoreItemType, thread: ThreadMetadata, context: ChatContext
     ) -> str:
-        return new_id("cki")
+        """A fresh id; under an Idempotency-Key, the same one for every retry of the request,
+        so the retried turn has the same body and the runs service replays its run."""
+        if context.idempotency_key is None:
+            return new_id("cki")
+        digest = hashlib.sha256(f"{thread.id}\x00{context.idempotency_key}".encode())
+        return "cki_" + digest.hexdigest()[:26]
 
     async def load_thread(self, thread_id: str, context: ChatContext) -> ThreadMetadata:
         async with context.database.sessions() as session:

@@ -199,6 +199,19 @@ def test_threads_are_conversations_both_ways(api: Api) -> None:
     assert [t.id for t in listed.data] == [run["conversation_id"]] and not listed.has_more
 
 
+def test_a_retried_message_with_an_idempotency_key_replays_its_run(api: Api) -> None:
+    first = stream(api, ThreadsCreateReq(params=ThreadCreateParams(input=said("hello"))))
+    thread_id = first[0].thread.id  # type: ignore[union-attr]
+    again = ThreadsAddUserMessageReq(
+        params=ThreadAddUserMessageParams(thread_id=thread_id, input=said("once"))
+    )
+    api.headers["Idempotency-Key"] = f"key-{tag()}"
+    sent, retried = stream(api, again), stream(api, again)
+    assert [i.id for i in done_items(retried)] == [i.id for i in done_items(sent)]
+    assert text_of(done_items(retried)[-1]) == "You said: once"
+    assert [m["content"] for m in api.messages(thread_id)].count("once") == 1
+
+
 def restart_api(stack: Stack) -> None:
     command = stack.procs["web"].command
     stack.kill("web", signal.SIGTERM)
