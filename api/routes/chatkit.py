@@ -27,7 +27,7 @@ from shared.config import Settings
 from shared.errors import DomainError
 
 router = APIRouter(prefix="/chatkit", tags=["chatkit"])
-page_router = APIRouter(prefix="/chatkit", include_in_schema=False)
+page_router = APIRouter(prefix="/chatkit", tags=["chatkit"])
 
 SERVER = ParleyChatKitServer()
 # What a client's request can cause; anything else is ours and goes to the usual handlers.
@@ -98,7 +98,11 @@ def _error(message: str) -> dict[str, Any]:
     return {"type": "error", "code": "custom", "message": message, "allow_retry": False}
 
 
-@page_router.get("", response_class=HTMLResponse)
+@page_router.get(
+    "",
+    response_class=HTMLResponse,
+    responses={200: {"description": "An HTML page (no sign-in needed to load it)."}},
+)
 async def chatkit_page(request: Request) -> HTMLResponse:
     """A page mounting ChatKit.js against this server (CHATKIT_JS_URL), or how to set it up."""
     settings: Settings = request.app.state.settings
