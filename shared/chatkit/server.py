@@ -92,7 +92,8 @@ async def _submit(context: ChatContext, thread_id: str, text: str, item_id: str)
                 context.limiter,
             )
     except DomainError as exc:
-        raise CustomStreamError(exc.detail, allow_retry=exc.status_code == 429) from None
+        # No retry button: ChatKit's retry re-sends an item the refused turn never wrote.
+        raise CustomStreamError(exc.detail) from None
     return run.id
 
 
