@@ -4,29 +4,34 @@ The agent never runs here: `respond` submits a run through the runs service (ide
 per-conversation ordering and rate limits apply) and follows that run's events, which any
 API process can do. A stream that closes early (the user went away, or stopped it) leaves
 the run going: ChatKit cannot tell the two apart, and losing a reply to a dropped connection
-is worse, so the stream offers no cancel button (cancel a run with POST /v1/runs/{id}/cancel).
+is worse, so the stream offers no stop button; the custom action `parley.cancel` (or
+POST /v1/runs/{id}/cancel) cancels a turn.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
+from chatkit.actions import Action
 from chatkit.errors import CustomStreamError
 from chatkit.server import ChatKitServer
 from chatkit.types import (
+    NoticeEvent,
     StreamOptions,
     ThreadItem,
     ThreadMetadata,
     ThreadStreamEvent,
     UserMessageItem,
+    WidgetItem,
 )
 from pydantic import ValidationError
 
 from shared.chatkit.items import USER_ITEM_KEY, message_text
 from shared.chatkit.relay import RunRelay
 from shared.chatkit.store import ChatContext, NoAttachments, ParleyStore
-from shared.errors import DomainError
+from shared.errors import Conflict, DomainError
 from shared.runs import service as runs_service
 from shared.runs.schemas import RunCreate
 from shared.uow import unit_of_work
@@ -34,6 +39,7 @@ from shared.uow import unit_of_work
 log = logging.getLogger(__name__)
 
 IDLE_SECONDS = 15.0
+CANCEL_ACTION = "parley.cancel"
 TITLE_LENGTH = 60
 
 
@@ -51,6 +57,20 @@ class ParleyChatKitServer(ChatKitServer[ChatContext]):
     ) -> None:
         """The client went: the run goes on and writes its reply, shown when the thread loads."""
         log.info("ChatKit stream of thread %s closed early; its run goes on", thread.id)
+
+    async def action(
+        self,
+        thread: ThreadMetadata,
+        action: Action[str, Any],
+        sender: WidgetItem | None,
+        context: ChatContext,
+    ) -> AsyncIterator[ThreadStreamEvent]:
+        """`parley.cancel` (sent with ChatKit.js's sendCustomAction) cancels the thread's turns."""
+        if action.type != CANCEL_ACTION:
+            raise CustomStreamError(f"Parley knows one action, {CANCEL_ACTION!r}.")
+        cancelled = await _cancel_turns(context, thread.id)
+        message = f"Cancelled {cancelled} turn(s)." if cancelled else "No turn was running."
+        yield NoticeEvent(level="info", message=message)
 
     async def respond(
         self,
@@ -95,6 +115,20 @@ async def _submit(context: ChatContext, thread_id: str, text: str, item_id: str)
         # No retry button: ChatKit's retry re-sends an item the refused turn never wrote.
         raise CustomStreamError(exc.detail) from None
     return run.id
+
+
+async def _cancel_turns(context: ChatContext, thread_id: str) -> int:
+    """Cancel the unfinished runs of a conversation: queued ones at once, a running one at its
+    next step (its stream then ends with a notice)."""
+    cancelled = 0
+    async with unit_of_work(context.database) as uow:
+        for run in await runs_service.active_runs(uow.session, thread_id):
+            try:
+                await runs_service.cancel(uow.session, uow.dispatcher, context.user_id, run.id)
+            except Conflict:
+                continue  # it ended meanwhile
+            cancelled += 1
+    return cancelled
 
 
 def _title(text: str) -> str:

@@ -9,13 +9,14 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import httpx
 import pytest
+from chatkit.actions import Action
 from chatkit.types import (
     AssistantMessageContentPartTextDelta,
     AssistantMessageItem,
@@ -23,6 +24,7 @@ from chatkit.types import (
     InferenceOptions,
     ItemsListParams,
     ItemsListReq,
+    NoticeEvent,
     Page,
     ProgressUpdateEvent,
     TaskItem,
@@ -30,6 +32,7 @@ from chatkit.types import (
     ThreadAddUserMessageParams,
     ThreadCreatedEvent,
     ThreadCreateParams,
+    ThreadCustomActionParams,
     ThreadDeleteParams,
     ThreadGetByIdParams,
     ThreadItem,
@@ -39,6 +42,7 @@ from chatkit.types import (
     ThreadListParams,
     ThreadsAddUserMessageReq,
     ThreadsCreateReq,
+    ThreadsCustomActionReq,
     ThreadsDeleteReq,
     ThreadsGetByIdReq,
     ThreadsListReq,
@@ -53,10 +57,12 @@ from chatkit.types import (
 from pydantic import BaseModel, TypeAdapter
 
 from fakellm import FakeLLM
+from shared.chatkit.server import CANCEL_ACTION
 from tests.conftest import running_stack
 from tests.stack import Api, Stack
 from tests.worker.support import requests_for, tag
 
+T = TypeVar("T")
 EVENTS: TypeAdapter[ThreadStreamEvent] = TypeAdapter(ThreadStreamEvent)
 JS_URL = "https://cdn.platform.openai.com/deployments/chatkit/chatkit.js"
 
@@ -106,6 +112,27 @@ def done_items(events: list[ThreadStreamEvent]) -> list[ThreadItem]:
 def text_of(item: ThreadItem) -> str:
     assert isinstance(item, AssistantMessageItem | UserMessageItem), item
     return "".join(part.text for part in item.content)
+
+
+def in_background(call: Callable[[], T]) -> Future[T]:
+    """Run a blocking request on a thread (e.g. a turn's whole stream) while the test goes on."""
+    future: Future[T] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=work, daemon=True).start()
+    return future
+
+
+def wait_until(what: str, check: Callable[[], bool], seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, f"waited {seconds} s for {what}"
+        time.sleep(0.05)
 
 
 def refusal(answer: httpx.Response, status: int) -> ErrorEvent:
@@ -210,6 +237,41 @@ def test_a_retried_message_with_an_idempotency_key_replays_its_run(api: Api) -> 
     assert [i.id for i in done_items(retried)] == [i.id for i in done_items(sent)]
     assert text_of(done_items(retried)[-1]) == "You said: once"
     assert [m["content"] for m in api.messages(thread_id)].count("once") == 1
+
+
+def test_the_cancel_action_cancels_the_running_turn(api: Api) -> None:
+    first = stream(api, ThreadsCreateReq(params=ThreadCreateParams(input=said("hello"))))
+    thread_id = first[0].thread.id  # type: ignore[union-attr]
+    slow = ThreadsAddUserMessageReq(
+        params=ThreadAddUserMessageParams(thread_id=thread_id, input=said("[[latency=20]] slow"))
+    )
+    answer: Future[list[ThreadStreamEvent]] = in_background(lambda: stream(api, slow))
+
+    def running() -> list[dict[str, Any]]:
+        runs = api.get("/v1/runs", params={"conversation_id": thread_id}).json()["data"]
+        return [r for r in runs if r["status"] == "in_progress"]
+
+    wait_until("the slow turn to start", lambda: bool(running()))
+    [run] = running()
+    cancel = ThreadsCustomActionReq(
+        params=ThreadCustomActionParams(thread_id=thread_id, action=Action(type=CANCEL_ACTION))
+    )
+    assert isinstance(notice := stream(api, cancel)[-1], NoticeEvent)
+    assert notice.message == "Cancelled 1 turn(s)."
+    events = answer.result(timeout=30)
+    assert isinstance(events[-1], NoticeEvent) and "cancelled" in events[-1].message
+    assert api.wait(run["id"])["status"] == "cancelled"
+    [error] = [
+        e
+        for e in stream(
+            api,
+            ThreadsCustomActionReq(
+                params=ThreadCustomActionParams(thread_id=thread_id, action=Action(type="x"))
+            ),
+        )
+        if isinstance(e, ErrorEvent)
+    ]
+    assert CANCEL_ACTION in (error.message or "")
 
 
 def restart_api(stack: Stack) -> None:
@@ -339,21 +401,11 @@ def test_a_worker_sigkill_mid_turn_still_ends_in_one_reply(private: Stack) -> No
     title = f"buy bread {tag()}"
     # The tool runs at once; the model's answer after it hangs (once), so the kill lands there.
     message = f"Add a task to {title} [[latency_after_tool=60,1]]"
-    answer: Future[list[ThreadStreamEvent]] = Future()
-
-    def turn() -> None:
-        try:
-            answer.set_result(
-                stream(api, ThreadsCreateReq(params=ThreadCreateParams(input=said(message))))
-            )
-        except BaseException as exc:
-            answer.set_exception(exc)
-
-    threading.Thread(target=turn, daemon=True).start()
-    deadline = time.monotonic() + 60
-    while len(requests_for(private.llm, message)) < 2:
-        assert time.monotonic() < deadline, "the model call after the tool never came"
-        time.sleep(0.05)
+    create = ThreadsCreateReq(params=ThreadCreateParams(input=said(message)))
+    answer = in_background(lambda: stream(api, create))
+    wait_until(
+        "the model call after the tool", lambda: len(requests_for(private.llm, message)) >= 2
+    )
     private.kill("worker")  # SIGKILL: the lease lapses and another worker picks the run up
     private.start_worker()
     events = answer.result(timeout=90)
