@@ -14,15 +14,21 @@ from typing import Annotated, Any
 from chatkit.errors import ErrorCode
 from chatkit.server import NonStreamingResult, StreamingResult
 from chatkit.store import NotFoundError
-from chatkit.types import ErrorEvent
+from chatkit.types import (
+    ChatKitReq,
+    ErrorEvent,
+    StreamingReq,
+    UserMessageInput,
+    is_streaming_req,
+)
 from fastapi import APIRouter, Header, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 
 from api.deps import CurrentUser
 from api.routes.events import SSE_HEADERS
 from shared.chatkit.server import ParleyChatKitServer
-from shared.chatkit.store import ChatContext
+from shared.chatkit.store import ChatContext, Unsupported
 from shared.config import Settings
 from shared.errors import DomainError
 
@@ -30,6 +36,7 @@ router = APIRouter(prefix="/chatkit", tags=["chatkit"])
 page_router = APIRouter(prefix="/chatkit", tags=["chatkit"])
 
 SERVER = ParleyChatKitServer()
+REQUESTS: TypeAdapter[ChatKitReq] = TypeAdapter(ChatKitReq)
 # What a client's request can cause; anything else is ours and goes to the usual handlers.
 REFUSALS = (DomainError, NotFoundError, ValidationError, NotImplementedError, ValueError)
 IdempotencyKey = Annotated[
@@ -52,10 +59,17 @@ async def chatkit(
     """The ChatKit server protocol (threads.*, items.*); each user message is a Parley run."""
     state = request.app.state
     context = ChatContext(user, state.db, state.events, state.limiter, idempotency_key)
+    body = await request.body()
+    parsed: ChatKitReq | None = None
     try:
-        result = await SERVER.process(await request.body(), context)
+        parsed = REQUESTS.validate_json(body)
+        if is_streaming_req(parsed):
+            await _check_turn(parsed, context)
+        result = await SERVER.process(body, context)
     except REFUSALS as exc:
         status, message = _refusal(exc)
+        if parsed is not None and is_streaming_req(parsed):
+            return _error_stream(message)
         return JSONResponse(_error(message) | {"detail": message}, status_code=status)
     if isinstance(result, StreamingResult):
         return StreamingResponse(
@@ -63,6 +77,23 @@ async def chatkit(
         )
     assert isinstance(result, NonStreamingResult)
     return Response(result.json, media_type="application/json")
+
+
+async def _check_turn(request: StreamingReq, context: ChatContext) -> None:
+    """Refuse up front what the SDK would refuse only once streaming (logging it as its own
+    error): another user's or a missing thread, and attachments."""
+    thread_id = getattr(request.params, "thread_id", None)
+    if thread_id is not None:
+        await SERVER.store.load_thread(thread_id, context)
+    given = getattr(request.params, "input", None)
+    if isinstance(given, UserMessageInput) and given.attachments:
+        raise Unsupported("attachments are not supported")
+
+
+def _error_stream(message: str) -> StreamingResponse:
+    """A streaming request refused: its stream is the protocol's one error event."""
+    frame = _frame(ErrorEvent.model_validate(_error(message)))
+    return StreamingResponse(iter([frame]), media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 async def _guarded(result: StreamingResult) -> AsyncIterator[bytes]:

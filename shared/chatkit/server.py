@@ -48,6 +48,9 @@ class ParleyChatKitServer(ChatKitServer[ChatContext]):
 
     def __init__(self) -> None:
         super().__init__(ParleyStore(), NoAttachments())
+        # The SDK's logger adds its own stderr handler when LOG_LEVEL is set (Parley's variable
+        # too): its lines would print twice, once outside Parley's format (JSON in production).
+        logging.getLogger("chatkit").handlers.clear()
 
     def get_stream_options(self, thread: ThreadMetadata, context: ChatContext) -> StreamOptions:
         return StreamOptions(allow_cancel=False)
