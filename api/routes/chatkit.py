@@ -97,7 +97,7 @@ def _error_stream(message: str) -> StreamingResponse:
 
 
 async def _guarded(result: StreamingResult) -> AsyncIterator[bytes]:
-    """The SDK's stream, with a refusal met mid-way (e.g. a foreign thread) as an error event."""
+    """The SDK's stream, with a refusal met mid-way (e.g. an unknown item) as an error event."""
     try:
         async for chunk in result:
             yield chunk
