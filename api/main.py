@@ -16,6 +16,7 @@ from api.routes import (
     api_keys,
     auth,
     chat,
+    chatkit,
     conversations,
     health,
     responses,
@@ -118,6 +119,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     live.install(app, settings)
     # Not AUTHENTICATED: the OpenAI-compatible routes document their own errors (OpenAI's shape).
     app.include_router(responses.router, dependencies=[Depends(require_scope("runs"))])
+    # ChatKit front ends: the protocol (authenticated like /v1) and a page that mounts ChatKit.js.
+    app.include_router(
+        chatkit.router,
+        responses=errors.AUTHENTICATED,
+        dependencies=[Depends(require_scope("runs"))],
+    )
+    app.include_router(chatkit.page_router)
     return app
 
 

@@ -77,6 +77,23 @@ class Settings(BaseSettings):
         15, gt=0, le=300, description="Idle seconds before a `: ping` keeps an event stream open."
     )
     cors_allow_origins: str = Field("", description="Comma-separated browser origins allowed.")
+    chatkit_js_url: str | None = Field(
+        None,
+        pattern=r"^https://[^/?#\s]+/\S*$|^http://(localhost|127\.0\.0\.1)(:\d+)?/\S*$",
+        description=(
+            "Where GET /chatkit loads ChatKit.js from (OpenAI serves it, e.g. "
+            "https://cdn.platform.openai.com/deployments/chatkit/chatkit.js); unset: the page "
+            "explains how to configure it. https only (http for localhost)."
+        ),
+    )
+    chatkit_domain_key: str = Field(
+        "local-dev",
+        max_length=200,
+        description=(
+            "The domain key ChatKit.js sends to verify the page's domain: register the domain "
+            "in OpenAI's domain allowlist and put its key here (`local-dev` works on localhost)."
+        ),
+    )
     worker_concurrency: int = Field(
         200, ge=1, description="Celery threads per worker process: turns it claims at once."
     )
@@ -220,6 +237,14 @@ class Settings(BaseSettings):
     def cors_origins(self) -> list[str]:
         """Browser origins allowed by CORS."""
         return [o.strip() for o in self.cors_allow_origins.split(",") if o.strip()]
+
+    @property
+    def chatkit_js_origin(self) -> str | None:
+        """The origin of CHATKIT_JS_URL: the one script source the /chatkit page allows."""
+        if self.chatkit_js_url is None:
+            return None
+        scheme, rest = self.chatkit_js_url.split("://", 1)
+        return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 def _var_dir(database_url: str) -> Path:

@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
+
+# The base class: websockets 16 (which openai-agents pins) types `with connect()` as it.
+from websockets.sync.connection import Connection
 
 from tests.api.sse import TERMINAL, read_events
 from tests.stack import Api, Stack, make_token
@@ -22,18 +25,18 @@ def ws_url(stack: Stack, token: str | None = None) -> str:
 
 
 @contextmanager
-def socket(stack: Stack, token: str | None = None) -> Iterator[ClientConnection]:
+def socket(stack: Stack, token: str | None = None) -> Iterator[Connection]:
     with connect(ws_url(stack, token), open_timeout=10, close_timeout=5) as ws:
         yield ws
 
 
-def receive(ws: ClientConnection, seconds: float = 30) -> dict[str, Any]:
+def receive(ws: Connection, seconds: float = 30) -> dict[str, Any]:
     message: dict[str, Any] = json.loads(ws.recv(timeout=seconds))
     return message
 
 
 def events_until_end(
-    ws: ClientConnection, runs: int = 1, seconds: float = 30
+    ws: Connection, runs: int = 1, seconds: float = 30
 ) -> dict[str, list[dict[str, Any]]]:
     """Messages per run id until `runs` runs have sent their terminal event."""
     deadline = time.monotonic() + seconds
@@ -47,7 +50,7 @@ def events_until_end(
     return by_run
 
 
-def close_code(ws: ClientConnection, seconds: float = 15) -> int:
+def close_code(ws: Connection, seconds: float = 15) -> int:
     """Read until the server closes; its close code."""
     with pytest.raises(ConnectionClosed) as closed:
         deadline = time.monotonic() + seconds

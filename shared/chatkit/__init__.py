@@ -1,0 +1,1 @@
+"""ChatKit's server protocol over Parley: threads are conversations, turns are runs."""
