@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     run_redispatch_seconds: float = Field(
         60, gt=0, description="Age after which the sweeper re-sends a queued run's message."
     )
+    max_active_runs_per_user: int = Field(
+        20,
+        ge=0,
+        description="A user's turns in progress at once; the rest wait, queued in order, and "
+        "start as the user's earlier turns end. 0 disables the cap.",
+    )
     sweep_interval_seconds: float = Field(10, gt=0, description="How often beat runs the sweeper.")
     rate_limit_runs_per_minute: int = Field(
         60, ge=0, description="Per-user submit limit; 0 disables it."

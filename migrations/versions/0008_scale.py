@@ -1,0 +1,36 @@
+"""runs: an index of each user's unfinished runs, for the per-user cap on turns in progress
+
+The claim counts the user's runs in progress in the same UPDATE (MAX_ACTIVE_RUNS_PER_USER), and
+a turn's ending looks up the user's oldest waiting run; both read only unfinished runs, which
+this partial index holds (a user's finished runs, however many, are never scanned).
+
+Revision ID: 0008_scale
+Revises: 0006
+Create Date: 2026-11-29 10:55:00
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0008_scale"
+down_revision: str | None = "0006"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+UNFINISHED = "status IN ('queued', 'in_progress')"
+
+
+def upgrade() -> None:
+    op.create_index(
+        "ix_runs_user_id_unfinished",
+        "runs",
+        ["user_id", "status", "id"],
+        postgresql_where=sa.text(UNFINISHED),
+        sqlite_where=sa.text(UNFINISHED),
+    )
+
+
+def downgrade() -> None:
+    op.drop_index("ix_runs_user_id_unfinished", table_name="runs")
