@@ -1,8 +1,10 @@
-"""runs: an index of each user's unfinished runs, for the per-user cap on turns in progress
+"""runs: an index of each user's unfinished runs (per-user cap); provider_limits (LLM limits)
 
 The claim counts the user's runs in progress in the same UPDATE (MAX_ACTIVE_RUNS_PER_USER), and
 a turn's ending looks up the user's oldest waiting run; both read only unfinished runs, which
 this partial index holds (a user's finished runs, however many, are never scanned).
+`provider_limits` holds the clocks of the shared limits toward the LLM provider when there is no
+Redis (embedded mode): the next free request time, a 429's block, and the calls in flight.
 
 Revision ID: 0008_scale
 Revises: 0006
@@ -30,7 +32,15 @@ def upgrade() -> None:
         postgresql_where=sa.text(UNFINISHED),
         sqlite_where=sa.text(UNFINISHED),
     )
+    limits = op.create_table(
+        "provider_limits",
+        sa.Column("key", sa.String(length=64), nullable=False),
+        sa.Column("until", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("key", name=op.f("pk_provider_limits")),
+    )
+    op.bulk_insert(limits, [{"key": "rate", "until": 0.0}, {"key": "blocked", "until": 0.0}])
 
 
 def downgrade() -> None:
+    op.drop_table("provider_limits")
     op.drop_index("ix_runs_user_id_unfinished", table_name="runs")
