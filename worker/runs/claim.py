@@ -47,7 +47,7 @@ async def start(rt: Runtime, run_id: str, token: str) -> Started | None:
         )
         if run is None:
             if await fairness.note_refusal(session, run_id, cap):
-                log.info("run %s: waiting, its user has %d turns in progress", run_id, cap)
+                log.info("run %s: waiting for one of its user's %d slots", run_id, cap)
             else:
                 log.info("run %s: not claimable (done, running elsewhere, or its turn)", run_id)
             return None

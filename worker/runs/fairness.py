@@ -1,10 +1,11 @@
 """The per-user cap's other half: a run the cap turned away starts when one of its user's turns
 ends, not a sweep interval later.
 
-The claim refuses a run whose user already has MAX_ACTIVE_RUNS_PER_USER turns in progress (one
-guarded UPDATE, shared.runs.states.claim); the refused run stays queued, in order. A refusal
-costs one more query, off the hot path, to tell the cap from the other reasons (ended, held
-elsewhere, waiting its conversation's turn); a capped user is remembered by this process, and
+The claim refuses a run whose user already has MAX_ACTIVE_RUNS_PER_USER turns in progress, or
+would have with their older waiting runs (one guarded UPDATE, shared.runs.states.claim); the
+refused run stays queued, in order. A refusal costs one more query, off the hot path, to tell
+a wait for a slot from the other reasons (ended, held elsewhere, waiting its conversation's
+turn); a user with runs waiting for a slot is remembered by this process, and
 each of that user's turns ending here sends the user's oldest waiting run in the ending's own
 transaction. Another process's refusals are not seen here, so the sweeper's re-dispatch of
 queued runs (RUN_REDISPATCH_SECONDS) stays the backstop: no run waits forever.
@@ -15,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -33,18 +34,23 @@ PICK_HOLD_SECONDS = 5.0
 
 
 async def note_refusal(session: AsyncSession, run_id: str, cap: int) -> bool:
-    """After a refused claim: remember the run's user if the cap was the reason."""
+    """After a refused claim: remember the run's user if the run waits for one of their slots
+    (still queued and first in its conversation: the cap, or older runs waiting for it)."""
     if cap <= 0:
         return False
     run = aliased(Run)
-    mine = aliased(Run)
-    in_progress = (
-        select(func.count())
-        .where(mine.user_id == run.user_id, mine.status == states.IN_PROGRESS)
-        .scalar_subquery()
-    )
+    before = aliased(Run)
     row = await session.execute(
-        select(run.user_id).where(run.id == run_id, run.status == states.QUEUED, in_progress >= cap)
+        select(run.user_id).where(
+            run.id == run_id,
+            run.status == states.QUEUED,
+            run.cancel_requested.is_(False),
+            ~exists().where(
+                before.conversation_id == run.conversation_id,
+                before.status.in_(ACTIVE),
+                before.id < run.id,
+            ),
+        )
     )
     user_id = row.scalar_one_or_none()
     if user_id is None:

@@ -7,6 +7,7 @@ sees the spacing the provider would see. Runs still complete, and their events s
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 import uuid
@@ -19,6 +20,7 @@ from tests.worker.conftest import StackFactory
 INTERVAL = 0.5  # LLM_REQUESTS_PER_MINUTE=120
 CALL_SECONDS = 0.8  # longer than the interval: with one slot, calls follow each other
 SLACK = 0.08  # clocks of two processes and the fake's request parsing
+LAG = 0.25  # how late a call may leave after its turn in the rate on a busy 2-core machine
 
 
 def arrivals(llm: FakeLLM, tag: str) -> list[float]:
@@ -75,7 +77,10 @@ def test_calls_are_spread_over_all_workers_and_a_429_pauses_every_one(
     gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
     print(f"[provider] {60 / INTERVAL:g}/min: gaps {[round(g, 2) for g in gaps]}")
     assert len(times) == 6
-    assert min(gaps) >= INTERVAL - SLACK, gaps
+    # Call k's turn comes k intervals after the first's; a busy machine may send a call late
+    # (never early), so any two calls i < j lie at least (j - i) intervals apart, less that lag.
+    for i, j in itertools.combinations(range(len(times)), 2):
+        assert times[j] - times[i] >= (j - i) * INTERVAL - LAG, (i, j, gaps)
     rate_waits = [w for r in final for w in waits(stack, r["id"])]
     assert any(w["reason"] == "requests_per_minute" and w["retry_after"] > 0 for w in rate_waits)
 
