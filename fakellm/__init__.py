@@ -20,6 +20,8 @@ tool-call messages and ``role: "tool"`` results). Directives in double square br
     Every call answers HTTP STATUS with an OpenAI-style error body (429 adds ``Retry-After: 0``).
 ``[[error_times=N,STATUS]]``
     The first N calls whose ``last_user`` is this exact text answer STATUS; later ones succeed.
+``[[retry_after=S]]``
+    Error answers (``error``, ``error_times``) carry ``Retry-After: S`` (seconds, float).
 ``[[loop]]``
     Always answer with a ``list_tasks {"status": "all"}`` tool call, never text (even if that
     tool is not offered), so an agent loop runs into its step limit.

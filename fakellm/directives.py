@@ -29,6 +29,7 @@ class Directives:
     garbage: bool = False
     latency_after_tool: tuple[float, int | None] | None = None
     bad_args: str | None = None
+    retry_after: float | None = None
 
 
 _KNOWN_DIRECTIVES = frozenset(
@@ -42,6 +43,7 @@ _KNOWN_DIRECTIVES = frozenset(
         "garbage",
         "latency_after_tool",
         "bad_args",
+        "retry_after",
     }
 )
 BAD_ARGUMENTS = '{"title": "unterminated'
@@ -112,6 +114,10 @@ def _add_latency(found: Directives, value: str) -> None:
     found.latency += _parse_float(value, "latency")
 
 
+def _set_retry_after(found: Directives, value: str) -> None:
+    found.retry_after = _parse_float(value, "retry_after")
+
+
 def _set_error(found: Directives, value: str) -> None:
     found.error = _parse_status(value, "error")
 
@@ -124,6 +130,7 @@ _VALUE_SETTERS: dict[str, Callable[[Directives, str], None]] = {
     "stream": _set_stream,
     "latency_after_tool": _set_latency_after_tool,
     "bad_args": _set_bad_args,
+    "retry_after": _set_retry_after,
 }
 
 

@@ -36,6 +36,8 @@ class FakeLLM:
         self.port = port
         self.latency = latency
         self.requests: list[JSONDict] = []
+        # When each request arrived (time.time()), in the order of `requests`.
+        self.request_times: list[float] = []
         self.cancelled = 0
         self._lock = threading.Lock()
         self._error_counts: dict[str, int] = {}
@@ -156,6 +158,7 @@ class FakeLLM:
         """Forget recorded requests, error_times counters and the cancel count."""
         with self._lock:
             self.requests.clear()
+            self.request_times.clear()
             self._error_counts.clear()
             self._after_tool_counts.clear()
             self.cancelled = 0
@@ -235,6 +238,7 @@ class FakeLLM:
         if isinstance(body, dict):
             with self._lock:
                 self.requests.append(body)
+                self.request_times.append(time.time())
         delay = self.latency
         response = self._respond(body)
         if isinstance(response, tuple):
@@ -257,9 +261,9 @@ class FakeLLM:
             return error_response(400, f"FakeLLM directive error: {exc}")
 
         if d.error is not None:
-            return d.latency, error_response(d.error)
+            return d.latency, error_response(d.error, retry_after=d.retry_after)
         if d.error_times is not None and self._error_times_hit(last_user, d.error_times[0]):
-            return d.latency, error_response(d.error_times[1])
+            return d.latency, error_response(d.error_times[1], retry_after=d.retry_after)
 
         stream = bool(body.get("stream"))
         if d.garbage:

@@ -31,7 +31,9 @@ _ERROR_KINDS: dict[int, tuple[str, str]] = {
 }
 
 
-def error_response(status: int, message: str | None = None) -> JSONResponse:
+def error_response(
+    status: int, message: str | None = None, retry_after: float | None = None
+) -> JSONResponse:
     kind, code = _ERROR_KINDS.get(
         status, ("server_error" if status >= 500 else "invalid_request_error", f"http_{status}")
     )
@@ -44,8 +46,8 @@ def error_response(status: int, message: str | None = None) -> JSONResponse:
         }
     }
     headers = {"x-request-id": f"req_{secrets.token_hex(8)}"}
-    if status == 429:
-        headers["Retry-After"] = "0"
+    if status == 429 or retry_after is not None:
+        headers["Retry-After"] = f"{retry_after or 0:g}"
     return JSONResponse(body, status_code=status, headers=headers)
 
 

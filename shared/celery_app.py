@@ -32,7 +32,7 @@ def _prepare_sqlite_broker(url: str) -> None:
 
 
 def create_celery(settings: Settings) -> Celery:
-    """Build the Celery app for these settings (Redis broker, or SQLite in embedded mode)."""
+    """Build the Celery app for these settings (Redis or RabbitMQ broker, SQLite when embedded)."""
     broker = settings.broker_url
     app = Celery(
         "parley",
@@ -49,6 +49,14 @@ def create_celery(settings: Settings) -> Celery:
         kombu_sqlalchemy.Transport.polling_interval = settings.broker_polling_interval
         # Passed to create_engine by kombu's SQLAlchemy transport: sqlite3's busy timeout.
         transport_options["connect_args"] = {"timeout": 30, "check_same_thread": False}
+    elif broker.startswith(("amqp://", "amqps://", "pyamqp://")):
+        # RabbitMQ redelivers an unacked message when its consumer's connection drops, not on a
+        # timer: there is no visibility timeout. Its consumer_timeout (30 min by default) closes
+        # a channel holding a delivery unacked for longer; our acks come within milliseconds
+        # (a task only claims its run) and countdowns are at most 60 s, far inside it.
+        # Publisher confirms: a publish the broker did not take raises, so `send` reports it and
+        # the sweeper re-dispatches, instead of a message vanishing during a broker restart.
+        transport_options["confirm_publish"] = True
     else:
         # Redelivery of an unacked message after a lost worker; our lease + sweeper is the
         # fast path, so this only bounds the broker's own recovery (celery #5935).
@@ -63,6 +71,10 @@ def create_celery(settings: Settings) -> Celery:
         task_serializer="json",
         accept_content=["json"],
         broker_connection_retry_on_startup=True,
+        # On a lost broker connection, deliveries in flight cannot be acked any more and come
+        # back; cancelling their tasks is Celery 6's default and harmless here (a task only
+        # claims, and a second delivery meets the claim's compare-and-set).
+        worker_cancel_long_running_tasks_on_connection_loss=True,
         broker_transport_options=transport_options,
         # The embedded broker polls; 50 ms gives ~tens of ms pickup (docs/field-notes.md: the
         # 1 s default gave p50 545 ms).

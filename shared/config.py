@@ -59,6 +59,24 @@ class Settings(BaseSettings):
     run_redispatch_seconds: float = Field(
         60, gt=0, description="Age after which the sweeper re-sends a queued run's message."
     )
+    max_active_runs_per_user: int = Field(
+        20,
+        ge=0,
+        description="A user's turns in progress at once; the rest wait, queued in order, and "
+        "start as the user's earlier turns end. 0 disables the cap.",
+    )
+    llm_max_concurrency: int | None = Field(
+        None,
+        ge=1,
+        description="Model calls in flight at once across all worker processes (Redis, or the "
+        "database when embedded); unset: no limit.",
+    )
+    llm_requests_per_minute: float | None = Field(
+        None,
+        gt=0,
+        description="Model calls per minute across all worker processes, spread evenly; "
+        "unset: no limit. A 429's Retry-After pauses every process whatever this says.",
+    )
     sweep_interval_seconds: float = Field(10, gt=0, description="How often beat runs the sweeper.")
     rate_limit_runs_per_minute: int = Field(
         60, ge=0, description="Per-user submit limit; 0 disables it."

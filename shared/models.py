@@ -4,6 +4,7 @@ from shared.auth.models import ApiKey, LoginFailure, RefreshToken, User
 from shared.conversations.models import Conversation, Message
 from shared.db import Base
 from shared.events.models import RunEvent
+from shared.provider.models import ProviderLimit
 from shared.runs.models import Run, ToolCall
 from shared.tasks.models import Task, TaskCounter
 from shared.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSecret
@@ -14,6 +15,7 @@ __all__ = [
     "Conversation",
     "LoginFailure",
     "Message",
+    "ProviderLimit",
     "RefreshToken",
     "Run",
     "RunEvent",

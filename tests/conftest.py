@@ -6,10 +6,12 @@ import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import cast
 
 import pytest
 
 from fakellm import FakeLLM
+from tests import rabbitmq
 from tests.stack import (
     REDIS_URL,
     Api,
@@ -21,19 +23,26 @@ from tests.stack import (
     flush_redis,
 )
 
+# embedded: SQLite + the SQLite broker; services: PostgreSQL + Redis (broker and event bus);
+# rabbitmq: PostgreSQL + Redis as the event bus + RabbitMQ as the broker (a private vhost).
+KNOWN_TIERS = ("embedded", "services", "rabbitmq")
+SERVER_TIERS = ("services", "rabbitmq")
 TIERS = [t.strip() for t in os.environ.get("PARLEY_TEST_TIERS", "embedded").split(",") if t.strip()]
 for _tier in TIERS:
-    if _tier not in ("embedded", "services"):
+    if _tier not in KNOWN_TIERS:
         raise pytest.UsageError(f"unknown tier {_tier!r} in PARLEY_TEST_TIERS")
+# The tiers with servers to break: the chaos suite runs on each of them.
+CHAOS_TIERS = [t for t in TIERS if t in SERVER_TIERS]
 
-
-# The chaos suite restarts Redis and blocks PostgreSQL: it belongs to the services tier.
-collect_ignore_glob = [] if "services" in TIERS else ["chaos/*"]
+# The chaos suite restarts brokers and blocks PostgreSQL: it belongs to the server tiers.
+collect_ignore_glob = [] if CHAOS_TIERS else ["chaos/*"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
-    if "services" in TIERS:
+    if CHAOS_TIERS:
         check_services_reachable()
+    if "rabbitmq" in TIERS:
+        rabbitmq.check_reachable()
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +62,14 @@ def build_stack(tier: str, workdir: Path, llm: FakeLLM, **kwargs: object) -> Sta
     else:
         redis_server = RedisServer(workdir).start()
         redis_url = redis_server.url
+    if tier == "rabbitmq":
+        vhost = rabbitmq.RabbitVhost().create()
+        extra_env = cast(dict[str, str], kwargs.pop("extra_env", None) or {})
+        kwargs["extra_env"] = {"CELERY_BROKER_URL": vhost.url, **extra_env}
     s = Stack(tier, workdir, create_postgres_database(), redis_url, llm, **kwargs)  # type: ignore[arg-type]
     s.redis_server = redis_server
+    if tier == "rabbitmq":
+        s.rabbit_vhost = vhost
     return s
 
 
@@ -62,10 +77,12 @@ def teardown_stack(stack: Stack, failed: bool) -> None:
     if failed:
         print(stack.logs())
     stack.stop()
-    if stack.tier == "services":
+    if stack.tier in SERVER_TIERS:
         drop_postgres_database(stack.database_url)
     if stack.redis_server is not None:
         stack.redis_server.stop()
+    if stack.rabbit_vhost is not None:
+        stack.rabbit_vhost.delete()
 
 
 @contextlib.contextmanager

@@ -1,7 +1,8 @@
 """Real processes for tests: the API (uvicorn), a Celery worker and beat, on a real database.
 
-Tiers: `embedded` (SQLite + the SQLite broker) and `services` (PostgreSQL + Redis of this
-machine). The LLM is the fake OpenAI-compatible server in fakellm/.
+Tiers: `embedded` (SQLite + the SQLite broker), `services` (PostgreSQL + Redis of this
+machine) and `rabbitmq` (as services, with this machine's RabbitMQ as the broker). The LLM is
+the fake OpenAI-compatible server in fakellm/.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import sqlalchemy as sa
 
 from fakellm import FakeLLM
 from shared.cli.argv import beat_argv, web_argv, worker_argv
+from tests.rabbitmq import RabbitVhost
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
@@ -116,6 +118,7 @@ class Stack:
     api_port: int = field(default_factory=free_port)
     procs: dict[str, Proc] = field(default_factory=dict)
     redis_server: RedisServer | None = None
+    rabbit_vhost: RabbitVhost | None = None
 
     @property
     def api_url(self) -> str:

@@ -8,6 +8,11 @@ The watchdog re-executes the worker process when Redis's run_id changes (after l
 in flight finish, up to a bound) or when the consumer is visibly stalled (messages wait, free
 threads, nothing received). The fresh consumer re-declares queues and bindings; turns cut
 short keep their leases and the sweeper re-dispatches them, exactly-once via the tool ledger.
+
+With RabbitMQ as the broker none of that applies: py-amqp's consumer reconnects and re-declares
+its queues itself (tests/chaos restarts RabbitMQ mid-load), queues and messages are durable, and
+a Redis restart there only touches the event bus. Watching Redis's run_id would then restart
+workers for nothing, so only the last resort stays: restart on Celery's "Unrecoverable error".
 """
 
 from __future__ import annotations
@@ -36,8 +41,7 @@ DRAIN_SECONDS = 30.0  # how long turns in flight may finish before a restart
 class ConsumerWatchdog:
     """Tracks what the consumer receives and runs; re-execs the worker when it stalls."""
 
-    def __init__(self, redis_url: str, concurrency: int) -> None:
-        self.redis_url = redis_url
+    def __init__(self, concurrency: int) -> None:
         self.concurrency = concurrency
         self.last_received = time.monotonic()
         self.active = 0
@@ -58,8 +62,9 @@ class ConsumerWatchdog:
         idle_for = time.monotonic() - self.last_received
         return waiting > 0 and self.active < self.concurrency and idle_for > STALL_SECONDS
 
-    def run(self) -> None:
-        client = redis.Redis.from_url(self.redis_url, socket_connect_timeout=3, socket_timeout=3)
+    def run(self, redis_url: str) -> None:
+        """Poll the Redis broker: its run_id (a restart) and its queue lengths (a stall)."""
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=3)
         broker_run_id: str | None = None
         strikes = 0
         while True:
@@ -122,13 +127,16 @@ def _drain_and_restart() -> None:
 @worker_ready.connect  # type: ignore[untyped-decorator]
 def _start(sender: Any = None, **_: Any) -> None:
     global _watchdog
-    settings = get_settings()
-    if settings.embedded or not settings.broker_url.startswith(("redis://", "rediss://")):
+    broker = get_settings().broker_url
+    if broker.startswith("sqla+"):
         return  # the embedded broker lives in a local file: no broker restarts to survive
     concurrency = int(getattr(sender, "concurrency", 0) or celery_app.conf.worker_concurrency or 1)
-    _watchdog = ConsumerWatchdog(settings.broker_url, concurrency)
-    threading.Thread(target=_watchdog.run, name="parley-watchdog", daemon=True).start()
+    _watchdog = ConsumerWatchdog(concurrency)
     logging.getLogger("celery.worker").addHandler(_UnrecoverableErrorHandler())
+    if broker.startswith(("redis://", "rediss://")):
+        threading.Thread(
+            target=_watchdog.run, args=(broker,), name="parley-watchdog", daemon=True
+        ).start()
 
 
 @task_received.connect  # type: ignore[untyped-decorator]

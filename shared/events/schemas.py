@@ -17,6 +17,8 @@ TOOL_CALL_STARTED = "tool_call.started"
 TOOL_CALL_COMPLETED = "tool_call.completed"
 MESSAGE_DELTA = "message.delta"
 MESSAGE_COMPLETED = "message.completed"
+# The next model call waits on the provider: {reason, retry_after} (seconds, or null).
+RUN_WAITING = "run.waiting"
 TERMINAL_TYPES = frozenset({"run.completed", "run.failed", "run.cancelled"})
 
 

@@ -39,6 +39,15 @@ class Run(Base):
         Index("ix_runs_conversation_id_status", "conversation_id", "status"),
         Index("ix_runs_status_lease_until", "status", "lease_until"),
         Index("ix_runs_user_id_id", "user_id", "id"),
+        # A user's unfinished runs: the per-user cap counts them in the claim.
+        Index(
+            "ix_runs_user_id_unfinished",
+            "user_id",
+            "status",
+            "id",
+            postgresql_where=text("status IN ('queued', 'in_progress')"),
+            sqlite_where=text("status IN ('queued', 'in_progress')"),
+        ),
         # Finished runs whose events the retention has not pruned yet.
         Index(
             "ix_runs_finished_at_unpruned",

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, literal, or_, select, update
+from sqlalchemy import and_, exists, func, literal, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -39,15 +39,52 @@ EXECUTE_TASK = "runs.execute"
 CANCELLED_ERROR = {"code": "cancelled", "message": "Run cancelled."}
 
 
-async def claim(session: AsyncSession, run_id: str, token: str, lease_seconds: float) -> Run | None:
+async def claim(
+    session: AsyncSession,
+    run_id: str,
+    token: str,
+    lease_seconds: float,
+    max_active_per_user: int = 0,
+) -> Run | None:
     """Take a run for execution: queued, or in progress with a lapsed lease (its worker died).
 
-    It must also be the oldest unfinished run of its conversation, so turns never interleave.
-    The claim writes `run.in_progress` in the same transaction.
+    It must also be the oldest unfinished run of its conversation, so turns never interleave,
+    and its user must have fewer than `max_active_per_user` other runs in progress (0: no cap)
+    counting the user's older runs waiting for a slot, so a user's turns start in order; both
+    are counted in the same UPDATE. On PostgreSQL two claims of one user in the same instant
+    each count before the other commits, so the cap can be passed by the claims racing at that
+    moment; SQLite's single writer makes it exact. The claim writes `run.in_progress` in the
+    same transaction.
     """
     now = utcnow()
     earlier = aliased(Run)
     other_active = aliased(Run)
+    has_room: Any = true()
+    if max_active_per_user > 0:
+        mine, waiting, before = aliased(Run), aliased(Run), aliased(Run)
+        running = (
+            select(func.count())
+            .where(mine.user_id == Run.user_id, mine.status == IN_PROGRESS, mine.id != Run.id)
+            .scalar_subquery()
+        )
+        # The user's older runs that wait only for a slot (each heads its conversation): a run
+        # does not overtake them, so it starts only if there is room for them as well.
+        ahead = (
+            select(func.count())
+            .where(
+                waiting.user_id == Run.user_id,
+                waiting.status == QUEUED,
+                waiting.id < Run.id,
+                ~exists().where(
+                    before.conversation_id == waiting.conversation_id,
+                    before.status.in_(ACTIVE),
+                    before.id < waiting.id,
+                ),
+            )
+            .scalar_subquery()
+        )
+        # A run taken over after its worker died holds its slot already.
+        has_room = or_(Run.status == IN_PROGRESS, running + ahead < max_active_per_user)
     moved = await _transition(
         session,
         and_(
@@ -67,6 +104,7 @@ async def claim(session: AsyncSession, run_id: str, token: str, lease_seconds: f
                 other_active.status == IN_PROGRESS,
                 other_active.id != Run.id,
             ),
+            has_room,
         ),
         1,
         status=IN_PROGRESS,

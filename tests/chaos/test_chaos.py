@@ -1,4 +1,6 @@
-"""Chaos: kill workers, restart Redis, block PostgreSQL mid-load; nothing is lost or doubled.
+"""Chaos: kill workers, restart Redis or RabbitMQ, block PostgreSQL mid-load; nothing is lost
+or doubled. Every scenario runs on each server tier (services: Redis is broker and event bus;
+rabbitmq: RabbitMQ is the broker, Redis the event bus).
 
 Each scenario submits turns that each add a uniquely named task, spread over a few
 conversations, breaks something while they run, then checks every run ended, every completed
@@ -20,20 +22,37 @@ import pytest
 import sqlalchemy as sa
 
 from fakellm import FakeLLM
-from tests.conftest import running_stack
+from tests import rabbitmq
+from tests.conftest import CHAOS_TIERS, TIERS, running_stack
 from tests.stack import PG_ADMIN_URL, Api, Stack, _psycopg
 
 TERMINAL = {"completed", "failed", "cancelled"}
 CONVERSATIONS = 10
 
 
-@pytest.fixture
+@pytest.fixture(params=CHAOS_TIERS)
 def chaos_stack(request: pytest.FixtureRequest, llm: FakeLLM, tmp_path: Path) -> Iterator[Stack]:
     # The rate limiter stays on (generously) so every scenario also exercises its Redis
     # fallback to the database.
     env = {"RUN_MAX_ATTEMPTS": "5", "RATE_LIMIT_RUNS_PER_MINUTE": "600"}
-    with running_stack(request, "services", tmp_path, llm, extra_env=env) as s:
+    with running_stack(request, str(request.param), tmp_path, llm, extra_env=env) as s:
         yield s
+
+
+def _stop_broker(stack: Stack) -> None:
+    if stack.tier == "rabbitmq":
+        rabbitmq.stop_broker()
+    else:
+        assert stack.redis_server is not None
+        stack.redis_server.stop()
+
+
+def _start_broker(stack: Stack) -> None:
+    if stack.tier == "rabbitmq":
+        rabbitmq.start_broker()
+    else:
+        assert stack.redis_server is not None
+        stack.redis_server.start()
 
 
 def _submit_turns(api: Api, count: int, tag: str) -> list[dict[str, Any]]:
@@ -140,6 +159,7 @@ def test_sigkill_workers_at_random_points(chaos_stack: Stack) -> None:
 
 
 def test_redis_restart_mid_load(chaos_stack: Stack) -> None:
+    """Redis is the broker and the event bus on services, the event bus alone on rabbitmq."""
     assert chaos_stack.redis_server is not None
     with chaos_stack.client() as api:
         runs = _submit_turns(api, 25, "redis")
@@ -187,9 +207,8 @@ def test_broker_down_submit_is_accepted_and_runs_when_it_returns(
     chaos_stack: Stack,
 ) -> None:
     stack = chaos_stack
-    assert stack.redis_server is not None
     with stack.client() as api:
-        stack.redis_server.stop()
+        _stop_broker(stack)
         try:
             started = time.monotonic()
             accepted = api.post("/v1/runs", json={"message": "Add a task to survive outages"})
@@ -199,8 +218,29 @@ def test_broker_down_submit_is_accepted_and_runs_when_it_returns(
             assert ready.status_code == 503
             assert ready.json()["checks"]["broker"]["ok"] is False
         finally:
-            stack.redis_server.start()
+            _start_broker(stack)
         print(f"\n[chaos:broker-down] submit answered 202 in {took:.2f} s")
         run = api.wait(accepted.json()["id"], 120)
         assert run["status"] == "completed"
         assert [t["title"] for t in api.get("/v1/tasks").json()["data"]] == ["survive outages"]
+
+
+# Defined only where it can run: a tier that was not asked for is absent, not skipped.
+if "rabbitmq" in TIERS:
+
+    @pytest.mark.parametrize("chaos_stack", ["rabbitmq"], indirect=True)
+    def test_rabbitmq_restart_mid_load(chaos_stack: Stack) -> None:
+        """The broker restarts while turns run and more arrive: nothing is lost or doubled."""
+        with chaos_stack.client() as api:
+            runs = _submit_turns(api, 25, "rabbit")
+            rabbitmq.stop_broker()
+            try:
+                time.sleep(2)
+                more = [
+                    _post_until_accepted(api, {"message": f"Add a task to rabbit {25 + i}"})
+                    for i in range(5)
+                ]
+            finally:
+                rabbitmq.start_broker()
+            final = _settle(api, runs + more)
+            _check(api, final, "rabbit", "rabbitmq-restart")

@@ -32,6 +32,19 @@ def test_error_429_sends_retry_after(client: OpenAI) -> None:
     assert info.value.response.headers["retry-after"] == "0"
 
 
+def test_retry_after_directive_sets_the_header_and_requests_are_timed(
+    llm: FakeLLM, client: OpenAI
+) -> None:
+    before = time.time()
+    with pytest.raises(openai.RateLimitError) as info:
+        client.chat.completions.create(
+            model="fake", messages=user("[[error_times=1,429]] [[retry_after=2.5]]")
+        )
+    assert info.value.response.headers["retry-after"] == "2.5"
+    assert len(llm.request_times) == len(llm.requests) == 1
+    assert before <= llm.request_times[0] <= time.time()
+
+
 def test_error_times_fails_then_succeeds(llm: FakeLLM, client: OpenAI) -> None:
     messages = user("flaky [[error_times=1,503]]")
     with pytest.raises(openai.InternalServerError) as info:

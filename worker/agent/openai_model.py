@@ -1,4 +1,5 @@
-"""Any OpenAI-compatible endpoint, streamed, with bounded retries before the first token."""
+"""Any OpenAI-compatible endpoint, streamed, with bounded retries before the first token, within
+the limits toward the provider that all worker processes share (shared.provider.limits)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ from openai.types.chat import (
 )
 
 from shared.config import Settings
+from shared.provider.limits import ProviderLimiter
+from worker.agent import waiting
 from worker.agent.model import (
     ChatMessage,
     DeltaCallback,
@@ -48,6 +51,7 @@ class OpenAIModel:
             max_retries=0,  # retried here, where we know whether text was already streamed
             timeout=openai.Timeout(120.0, connect=5.0),
         )
+        self.limiter = ProviderLimiter(settings)
 
     async def complete(
         self, messages: list[ChatMessage], tools: list[ToolSpec], on_delta: DeltaCallback
@@ -61,14 +65,20 @@ class OpenAIModel:
                 await on_delta(text)
 
             try:
-                return await self._stream_once(messages, tools, tracking_delta)
+                async with self.limiter.call(waiting.report):
+                    return await self._stream_once(messages, tools, tracking_delta)
             except ModelError as exc:
                 retry_after = getattr(exc, "retry_after", None)
                 if streamed or not getattr(exc, "retryable", False) or attempt == MAX_ATTEMPTS:
                     raise
                 delay = retry_after if retry_after is not None else _backoff(attempt)
                 log.warning("model call failed (%s); retry %d in %.2fs", exc.code, attempt, delay)
-                await asyncio.sleep(delay)
+                if exc.code == "llm_rate_limited" and retry_after is not None:
+                    # Every worker process waits it out, not just this call: the next
+                    # `limiter.call` anywhere sleeps until then (and says so in its run).
+                    await self.limiter.block(retry_after)
+                else:
+                    await asyncio.sleep(delay)
         raise AssertionError("unreachable")
 
     async def _stream_once(

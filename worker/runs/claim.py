@@ -19,6 +19,7 @@ from shared.runs.models import Run
 from shared.uow import unit_of_work
 from worker.agent.loop import Turn, load_history
 from worker.agent.model import Usage
+from worker.runs import fairness
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -40,9 +41,15 @@ async def start(rt: Runtime, run_id: str, token: str) -> Started | None:
     settings = rt.settings
     async with unit_of_work(rt.database) as uow:
         session = uow.session
-        run = await states.claim(session, run_id, token, settings.run_lease_seconds)
+        cap = settings.max_active_runs_per_user
+        run = await states.claim(
+            session, run_id, token, settings.run_lease_seconds, max_active_per_user=cap
+        )
         if run is None:
-            log.info("run %s: not claimable (done, running elsewhere, or waiting its turn)", run_id)
+            if await fairness.note_refusal(session, run_id, cap):
+                log.info("run %s: waiting for one of its user's %d slots", run_id, cap)
+            else:
+                log.info("run %s: not claimable (done, running elsewhere, or its turn)", run_id)
             return None
         if run.attempts > settings.run_max_attempts:
             await states.finish(

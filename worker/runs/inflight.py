@@ -13,6 +13,10 @@ import contextlib
 import logging
 import uuid
 
+from shared.events import store
+from shared.events.schemas import RUN_WAITING
+from shared.provider.limits import OnWait
+from worker.agent import waiting
 from worker.runs import claim
 from worker.runs.execute import run_claimed
 from worker.runtime import Runtime
@@ -46,6 +50,8 @@ class InFlight:
         if started is None:
             self._slots.release()
             return False
+        # The turn's task inherits this context: its model calls report waits to this run.
+        waiting.reporter.set(waiting_reporter(rt, run_id, token))
         task = asyncio.get_running_loop().create_task(run_claimed(rt, started), name=run_id)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
@@ -70,3 +76,18 @@ class InFlight:
             log.info("handing %d unfinished turn(s) back to the queue", len(rest))
             with contextlib.suppress(Exception):
                 await asyncio.gather(*rest, return_exceptions=True)
+
+
+def waiting_reporter(rt: Runtime, run_id: str, token: str) -> OnWait:
+    """Writes `run.waiting` {reason, retry_after} into the run's events while this worker
+    holds it; a failed write costs the run nothing but the notice."""
+
+    async def report(reason: str, retry_after: float | None) -> None:
+        data = {"reason": reason, "retry_after": retry_after}
+        try:
+            async with rt.database.transaction() as session:
+                await store.append(session, run_id, [(RUN_WAITING, data)], holder=token)
+        except Exception:
+            log.warning("run %s: could not record that it waits (%s)", run_id, reason)
+
+    return report
