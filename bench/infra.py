@@ -54,6 +54,9 @@ PRODUCTION_TIMINGS = {
     "RUN_TIMEOUT_SECONDS": "300",
     # One bench user submits hundreds of turns a minute; the per-user limit would answer 429.
     "RATE_LIMIT_RUNS_PER_MINUTE": "0",
+    # The burst is one user's 200 turns at once: the per-user cap on turns in progress (20 by
+    # default, for fairness between users) would run them in waves of 20.
+    "MAX_ACTIVE_RUNS_PER_USER": "0",
 }
 
 

@@ -47,6 +47,7 @@ SHOWN_SETTINGS = (
     "db_max_overflow",
     "run_lease_seconds",
     "rate_limit_runs_per_minute",
+    "max_active_runs_per_user",
 )
 FULL = Sizes(turns=300, warmup=10, clients=20, duration=10.0, burst=200, llm_seconds=2.0)
 QUICK = Sizes(turns=5, warmup=1, clients=20, duration=2.0, burst=20, llm_seconds=0.5, quick=True)
