@@ -7,6 +7,7 @@ from shared.events.models import RunEvent
 from shared.runs.models import Run, ToolCall
 from shared.tasks.models import Task, TaskCounter
 from shared.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSecret
+from shared.workers.models import WorkerBeat
 
 __all__ = [
     "ApiKey",
@@ -24,4 +25,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookMessage",
     "WebhookSecret",
+    "WorkerBeat",
 ]
