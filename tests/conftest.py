@@ -27,8 +27,9 @@ for _tier in TIERS:
         raise pytest.UsageError(f"unknown tier {_tier!r} in PARLEY_TEST_TIERS")
 
 
-# The chaos suite restarts Redis and blocks PostgreSQL: it belongs to the services tier.
-collect_ignore_glob = [] if "services" in TIERS else ["chaos/*"]
+# The chaos suite restarts Redis and blocks PostgreSQL, and Flower needs a broker with fanout:
+# they belong to the services tier.
+collect_ignore_glob = [] if "services" in TIERS else ["chaos/*", "ops/test_flower.py"]
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
