@@ -13,6 +13,7 @@ import contextlib
 import logging
 import uuid
 
+from shared import logcontext
 from worker.runs import claim
 from worker.runs.execute import run_claimed
 from worker.runtime import Runtime
@@ -46,6 +47,8 @@ class InFlight:
         if started is None:
             self._slots.release()
             return False
+        # The turn's task copies this context: its lines carry the conversation too.
+        logcontext.bind(run_id=run_id, conversation_id=started.turn.conversation_id)
         task = asyncio.get_running_loop().create_task(run_claimed(rt, started), name=run_id)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
