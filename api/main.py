@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from api import errors, live, metrics
+from api.draining import Draining
 from api.metrics.http import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, RequestContextMiddleware
 from api.routes import (
@@ -53,6 +54,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings.jwt_jwks_refetch_seconds,
             )
         await live.open_live(app, settings, app.state.db)
+        app.state.draining = Draining()
+        app.state.draining.install()
         if settings.parley_env == "production" and settings.metrics_basic_auth is None:
             log.warning("METRICS_BASIC_AUTH is not set: /metrics answers 403 in production")
         if settings.dev_login:

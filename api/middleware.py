@@ -10,6 +10,8 @@ import uuid
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared import logcontext
+
 log = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 1024 * 1024
@@ -49,6 +51,8 @@ class RequestContextMiddleware:
         sent = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = sent if _REQUEST_ID.match(sent) else uuid.uuid4().hex
         scope.setdefault("state", {})["request_id"] = request_id
+        # Every line logged while serving it, and the tasks it sends, name this request.
+        logcontext.bind(request_id=request_id)
         is_page = scope["path"] == "/" or scope["path"].startswith("/static")
 
         started = False

@@ -10,6 +10,7 @@ from typing import Any
 from celery import Celery
 from kombu.transport import sqlalchemy as kombu_sqlalchemy
 
+from shared import logcontext
 from shared.config import Settings, get_settings
 from shared.queues import QUEUES as QUEUES  # re-exported: the watchdog reads it here
 
@@ -115,12 +116,17 @@ def create_celery(settings: Settings) -> Celery:
 
 
 celery_app = create_celery(get_settings())
+# The message header that carries the API request id to the worker (shared.logcontext).
+REQUEST_ID_HEADER = "parley_request_id"
 
 
 def send(task_name: str, *args: Any, countdown: float | None = None) -> bool:
-    """Publish a task by name; False (logged) if the broker is unreachable right now."""
+    """Publish a task by name; False (logged) if the broker is unreachable right now. The API
+    request that caused it travels in a header, so the worker's lines name it too."""
+    request_id = logcontext.current().get("request_id")
+    headers = {REQUEST_ID_HEADER: request_id} if request_id else None
     try:
-        celery_app.send_task(task_name, args=list(args), countdown=countdown)
+        celery_app.send_task(task_name, args=list(args), countdown=countdown, headers=headers)
     except Exception:
         log.warning("dispatch of %s %s failed; the sweeper will retry", task_name, args)
         return False

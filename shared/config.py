@@ -124,6 +124,18 @@ class Settings(BaseSettings):
     worker_shutdown_grace_seconds: float = Field(
         30, ge=0, description="Time in-flight turns get to finish after SIGTERM."
     )
+    worker_heartbeat_seconds: float = Field(
+        5, gt=0, description="How often each worker process writes its heartbeat row."
+    )
+    worker_stale_seconds: float = Field(
+        30,
+        gt=0,
+        description="/readyz reports `checks.workers.ok: false` when no worker heartbeat is "
+        "this recent.",
+    )
+    ready_requires_worker: bool = Field(
+        False, description="Whether /readyz also answers 503 while no worker is seen."
+    )
     worker_processes: int | None = Field(
         None, ge=1, description="Worker processes `parley worker` runs; unset: one per core."
     )

@@ -8,6 +8,7 @@ from shared.provider.models import ProviderLimit
 from shared.runs.models import Run, ToolCall
 from shared.tasks.models import Task, TaskCounter
 from shared.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSecret
+from shared.workers.models import WorkerBeat
 
 __all__ = [
     "ApiKey",
@@ -26,4 +27,5 @@ __all__ = [
     "WebhookDelivery",
     "WebhookMessage",
     "WebhookSecret",
+    "WorkerBeat",
 ]

@@ -173,3 +173,9 @@ def test_dockerfile_builds_one_image_with_pip_install() -> None:
     assert re.search(r"^USER (?!root)\S+", dockerfile, re.M), "run as a non-root user"
     ignored = set(Path(ROOT / ".dockerignore").read_text().split())
     assert {".venv", ".env", ".git", "var"} <= ignored  # no local state or secrets in the image
+
+
+def test_flower_is_published_on_loopback_only() -> None:
+    """Flower shows task arguments and can revoke tasks (CVE-2022-30034): never on 0.0.0.0."""
+    ports = services()["flower"]["ports"]
+    assert ports and all(str(p).startswith("127.0.0.1:") for p in ports)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from celery.signals import celeryd_after_setup, worker_init, worker_shutdown
+from celery.signals import celeryd_after_setup, task_prerun, worker_init, worker_shutdown
 
-from shared.celery_app import celery_app
+from shared import logcontext
+from shared.celery_app import REQUEST_ID_HEADER, celery_app
 from shared.logging import configure_logging
 from worker import watchdog as _watchdog  # noqa: F401  (restarts a wedged consumer)
 from worker.tasks import runs as _runs  # noqa: F401  (registers the tasks)
@@ -35,6 +36,15 @@ def _on_init(**_: Any) -> None:
         runtime()
     except Exception:  # the first task builds it again, and reports why if it still fails
         log.exception("could not build the worker runtime at start-up")
+
+
+@task_prerun.connect  # type: ignore[untyped-decorator]
+def _bind_task(task_id: str, task: Any, args: Any = (), **_: Any) -> None:
+    """Tag this pool thread's lines with the task, the API request that sent it and its run."""
+    logcontext.clear()
+    request_id = task.request.get(REQUEST_ID_HEADER) if task.request else None
+    run_id = args[0] if task.name == "runs.execute" and args else None
+    logcontext.bind(task_id=task_id, request_id=request_id, run_id=run_id)
 
 
 @worker_shutdown.connect  # type: ignore[untyped-decorator]

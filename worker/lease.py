@@ -1,7 +1,9 @@
 """Heartbeats and cancel signals for every run this process holds, in one loop per process.
 
 One query a second per worker process (not per run) finds cancel requests, and one batch of
-updates every third of a lease keeps the leases alive, so hundreds of turns cost little.
+updates every third of a lease keeps the leases alive, so hundreds of turns cost little. The
+same loop writes the process's own heartbeat row every WORKER_HEARTBEAT_SECONDS, so `/readyz`
+can tell whether any worker is alive.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 
 from shared.db import Database
 from shared.runs import states
+from shared.workers import service as workers
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +35,18 @@ class Held:
 class LeaseKeeper:
     """Extends the leases of held runs and fires their cancel callbacks."""
 
-    def __init__(self, database: Database, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        database: Database,
+        lease_seconds: float,
+        heartbeat_seconds: float = 5,
+        in_flight: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.database = database
         self.lease_seconds = lease_seconds
+        self.heartbeat_seconds = heartbeat_seconds
+        self.in_flight = in_flight
+        self.worker_id = workers.identity()
         self.held: dict[str, Held] = {}
         self._task: asyncio.Task[None] | None = None
 
@@ -46,6 +58,11 @@ class LeaseKeeper:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        try:
+            async with self.database.transaction() as session:
+                await workers.forget(session, self.worker_id)
+        except Exception:  # the row then simply goes stale
+            log.warning("could not remove this worker's heartbeat row", exc_info=True)
 
     def hold(
         self,
@@ -61,6 +78,7 @@ class LeaseKeeper:
 
     async def _beat(self) -> None:
         last_extend = time.monotonic()
+        last_heartbeat = -self.heartbeat_seconds  # the first tick announces the process
         while True:
             await asyncio.sleep(CANCEL_POLL_SECONDS)
             try:
@@ -68,6 +86,10 @@ class LeaseKeeper:
                 if time.monotonic() - last_extend >= self.lease_seconds / 3:
                     await self._extend()
                     last_extend = time.monotonic()
+                if time.monotonic() - last_heartbeat >= self.heartbeat_seconds:
+                    async with self.database.transaction() as session:
+                        await workers.beat(session, self.worker_id, self.in_flight())
+                    last_heartbeat = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:

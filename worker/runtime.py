@@ -84,7 +84,10 @@ class Runtime:
         # Heartbeats get their own connection: queued behind hundreds of turns in the shared
         # pool they would miss the lease and hand healthy runs to another worker.
         keeper = LeaseKeeper(
-            Database(self.settings.database_url, pool_size=1), self.settings.run_lease_seconds
+            Database(self.settings.database_url, pool_size=1),
+            self.settings.run_lease_seconds,
+            heartbeat_seconds=self.settings.worker_heartbeat_seconds,
+            in_flight=lambda: len(self.inflight) if hasattr(self, "inflight") else 0,
         )
         keeper.start()
         return database, keeper

@@ -40,9 +40,8 @@ async def stream_run_events(
         await runs_service.get(session, user, run_id)
     hub: EventHub = request.app.state.events
     ping = request.app.state.settings.event_ping_seconds
-    return StreamingResponse(
-        _frames(hub, run_id, start, ping), media_type="text/event-stream", headers=SSE_HEADERS
-    )
+    frames = request.app.state.draining.until_draining(_frames(hub, run_id, start, ping))
+    return StreamingResponse(frames, media_type="text/event-stream", headers=SSE_HEADERS)
 
 
 async def _frames(hub: EventHub, run_id: str, after: int, ping: float) -> AsyncIterator[bytes]:

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import DatabaseDep, SettingsDep
+from shared.workers import service as workers
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)
@@ -26,12 +27,16 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request, database: DatabaseDep, settings: SettingsDep) -> JSONResponse:
-    """Ready when the database and the broker answer; names each check and the model in use."""
+    """Ready when the database and the broker answer; names each check, workers, the model."""
     checks: dict[str, Any] = {
         "database": await _check(_ping_database(database)),
         "broker": await _check(asyncio.to_thread(_ping_broker)),
+        "workers": await _workers(database, settings.worker_stale_seconds),
     }
-    ok = all(c["ok"] for c in checks.values())
+    # No worker means turns wait in the queue, yet the API itself still serves reads: only an
+    # operator who asks for it (READY_REQUIRES_WORKER) takes the API out of rotation for that.
+    required = [name for name in checks if name != "workers" or settings.ready_requires_worker]
+    ok = all(checks[name]["ok"] for name in required)
     body = {
         "status": "ok" if ok else "unavailable",
         "checks": checks,
@@ -53,6 +58,16 @@ async def _check(probe: Any) -> dict[str, Any]:
         log.warning("readiness check failed: %s", type(exc).__name__)
         return {"ok": False, "error": type(exc).__name__}
     return {"ok": True}
+
+
+async def _workers(database: Any, stale_seconds: float) -> dict[str, Any]:
+    """Whether a worker process beat within WORKER_STALE_SECONDS (shared.workers)."""
+    try:
+        async with database.sessions() as session:
+            return await asyncio.wait_for(workers.seen(session, stale_seconds), CHECK_TIMEOUT)
+    except Exception as exc:
+        log.warning("worker heartbeat check failed: %s", type(exc).__name__)
+        return {"ok": False, "error": type(exc).__name__}
 
 
 async def _ping_database(database: Any) -> None:

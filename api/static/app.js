@@ -678,5 +678,21 @@
     } else showSignIn("");
   }
 
+  // /readyz says whether any worker beat lately; without one, turns wait in the queue.
+  async function watchWorkers() {
+    for (;;) {
+      try {
+        const response = await fetch("/readyz");
+        const body = await response.json();
+        const workers = body.checks && body.checks.workers;
+        $("worker-banner").hidden = !workers || workers.ok !== false;
+      } catch (error) {
+        // the API itself is unreachable: the requests that fail say so
+      }
+      await sleep(10000);
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", start);
+  document.addEventListener("DOMContentLoaded", watchWorkers);
 })();

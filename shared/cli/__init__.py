@@ -1,4 +1,5 @@
-"""`parley`: run Parley's processes, the whole stack for development, and mint tokens."""
+"""`parley`: run Parley's processes, the whole stack for development, mint tokens, and operate
+it (runs, webhooks, users, purge, doctor)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from typing import Annotated
 import typer
 
 from shared.cli.dev import DEMO_USER, dev
+from shared.cli.doctor import doctor
+from shared.cli.ops import runs_app, webhooks_app
 from shared.cli.parts import beat, flower, migrate, release, web, worker
+from shared.cli.users import purge, users_app
 
 app = typer.Typer(help="Parley: chat-turn orchestration for AI agents.", no_args_is_help=True)
 
@@ -24,7 +28,10 @@ def token(
     typer.echo(issue_token(get_settings(), user, dt.timedelta(days=days)))
 
 
-for command in (dev, release, migrate, web, worker, beat, flower, token):
+for command in (dev, release, migrate, web, worker, beat, flower, token, purge, doctor):
     app.command()(command)
+app.add_typer(runs_app, name="runs")
+app.add_typer(webhooks_app, name="webhooks")
+app.add_typer(users_app, name="users")
 
 __all__ = ["app"]

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import uuid
 
+from shared import logcontext
 from shared.events import store
 from shared.events.schemas import RUN_WAITING
 from shared.provider.limits import OnWait
@@ -52,6 +53,8 @@ class InFlight:
             return False
         # The turn's task inherits this context: its model calls report waits to this run.
         waiting.reporter.set(waiting_reporter(rt, run_id, token))
+        # The turn's task copies this context: its lines carry the conversation too.
+        logcontext.bind(run_id=run_id, conversation_id=started.turn.conversation_id)
         task = asyncio.get_running_loop().create_task(run_claimed(rt, started), name=run_id)
         self._tasks.add(task)
         task.add_done_callback(self._finished)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from shared import logcontext
 from shared.celery_app import celery_app
 from worker.runs.sweep import sweep
 from worker.runtime import runtime
@@ -12,7 +13,8 @@ def execute(run_id: str) -> bool:
     """Claim one chat turn and start it on the process loop (safe to deliver twice: the claim
     lets one execution through); True if this worker took it."""
     rt = runtime()
-    return rt.call(rt.inflight.admit(rt, run_id))
+    # The loop's tasks do not inherit this thread's context: the ids go along explicitly.
+    return rt.call(logcontext.bound(rt.inflight.admit(rt, run_id), **logcontext.current()))
 
 
 @celery_app.task(name="runs.sweep", acks_late=True)  # type: ignore[untyped-decorator]

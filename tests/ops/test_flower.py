@@ -1,0 +1,89 @@
+"""`parley flower` against a running stack: basic auth enforced, and its API shows the turns."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from fakellm import FakeLLM
+from shared.cli.argv import console_script
+from tests.conftest import running_stack
+from tests.stack import Stack, free_port
+
+CREDENTIALS = ("operator", "flower-pass-7f3a")
+
+
+def _flower(stack: Stack) -> str:
+    port = free_port()
+    stack.start_proc(
+        "flower",
+        [console_script("parley"), "flower"],
+        env={"FLOWER_BASIC_AUTH": ":".join(CREDENTIALS), "FLOWER_PORT": str(port)},
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            if httpx.get(f"{url}/healthcheck", timeout=5).status_code == 200:
+                return url
+        except httpx.HTTPError:
+            pass
+        assert time.monotonic() < deadline, stack.procs["flower"].log()
+        time.sleep(0.2)
+
+
+def _task_of_run(url: str, run_id: str, seconds: float = 30) -> dict[str, Any]:
+    """The `runs.execute` task whose argument is `run_id`, once Flower saw it succeed."""
+    deadline = time.monotonic() + seconds
+    seen: dict[str, Any] = {}
+    while time.monotonic() < deadline:
+        tasks = httpx.get(
+            f"{url}/api/tasks", params={"taskname": "runs.execute"}, auth=CREDENTIALS, timeout=10
+        ).json()
+        seen = {i: t for i, t in tasks.items() if run_id in str(t.get("args"))}
+        if any(t["state"] == "SUCCESS" for t in seen.values()):
+            return next(t for t in seen.values() if t["state"] == "SUCCESS")
+        time.sleep(0.3)
+    raise AssertionError(f"Flower never showed run {run_id} succeed: {seen}")
+
+
+@pytest.fixture
+def stack(request: pytest.FixtureRequest, llm: FakeLLM, tmp_path: Path) -> Iterator[Stack]:
+    """Services tier only: the embedded broker has no fanout, so Flower cannot work there."""
+    with running_stack(request, "services", tmp_path, llm) as s:
+        yield s
+
+
+def test_flower_needs_its_password_and_lists_the_turn_that_just_ran(stack: Stack) -> None:
+    # Task events cost broker messages per turn: off until a Flower asks for them.
+    assert "task events: OFF" in stack.procs["worker"].log()
+    assert "enabled by remote" not in stack.procs["worker"].log()
+    url = _flower(stack)
+    try:
+        assert httpx.get(f"{url}/", timeout=10).status_code == 401
+        assert httpx.get(f"{url}/api/tasks", timeout=10).status_code == 401
+        wrong = httpx.get(f"{url}/api/tasks", auth=("operator", "wrong"), timeout=10)
+        assert wrong.status_code == 401
+        assert httpx.get(f"{url}/", auth=CREDENTIALS, timeout=10).status_code == 200
+
+        # Flower switches the workers' task events on when it connects (they are off
+        # otherwise): the sweeps beat sends every second show when that has landed.
+        deadline = time.monotonic() + 30
+        while not httpx.get(f"{url}/api/tasks", auth=CREDENTIALS, timeout=10).json():
+            assert time.monotonic() < deadline, stack.procs["flower"].log()
+            time.sleep(0.3)
+        assert "Events of group {task} enabled by remote" in stack.procs["worker"].log()
+        api = stack.client()
+        run = api.turn("Add a task to water the plants")
+        assert run["status"] == "completed"
+        task = _task_of_run(url, run["id"])
+        assert task["name"] == "runs.execute"
+        assert task["worker"] and task["received"] and task["succeeded"]
+        api.close()
+    finally:
+        stack.kill("flower")
