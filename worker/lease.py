@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from shared.db import Database
-from shared.runs import states
+from shared.runs import leases
 from shared.workers import service as workers
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ class LeaseKeeper:
         if not self.held:
             return
         async with self.database.transaction() as session:
-            flagged = await states.cancel_requested_among(session, list(self.held))
+            flagged = await leases.cancel_requested_among(session, list(self.held))
         for run_id in flagged:
             held = self.held.get(run_id)
             if held is not None and not held.cancelled:
@@ -110,9 +110,9 @@ class LeaseKeeper:
     async def _extend(self) -> None:
         if not self.held:
             return
-        leases = {run_id: h.token for run_id, h in self.held.items()}
+        tokens = {run_id: h.token for run_id, h in self.held.items()}
         async with self.database.transaction() as session:
-            lost = await states.extend_leases(session, leases, self.lease_seconds)
+            lost = await leases.extend_leases(session, tokens, self.lease_seconds)
         for run_id in lost:
             held = self.held.get(run_id)
             if held is not None and not held.cancelled:
