@@ -12,7 +12,6 @@ import hashlib
 import math
 import secrets
 from dataclasses import dataclass
-from typing import Any
 
 from sqlalchemy import delete, func, select, update
 from sqlalchemy.exc import IntegrityError
@@ -34,11 +33,6 @@ class TokenPair:
     access_token: str
     expires_in: int
     refresh_token: str
-
-
-# The name registration attempts are counted under: no user can have it (names are 3+ chars),
-# so they spend only the client address's budget.
-REGISTRATION = ""
 
 
 def normalize_username(username: str) -> str:
@@ -72,19 +66,19 @@ async def user_by_id(session: AsyncSession, user_id: str) -> User | None:
 
 
 async def check_throttle(
-    session: AsyncSession, settings: Settings, username: str | None, address: str
+    session: AsyncSession, settings: Settings, username: str, address: str
 ) -> None:
-    """RateLimited (429 + Retry-After) while too many logins failed for the name or address
-    (`username` None: the address alone, as for registrations)."""
+    """RateLimited (429 + Retry-After) while too many logins failed for the name or address."""
     window = dt.timedelta(seconds=settings.login_failure_window_seconds)
     since = utcnow() - window
-    budgets: list[tuple[Any, str, int]] = [
-        (LoginFailure.address, address, settings.login_max_failures_per_address)
-    ]
-    if username is not None:
-        name = normalize_username(username)
-        budgets.insert(0, (LoginFailure.username, name, settings.login_max_failures_per_username))
-    for column, value, limit in budgets:
+    for column, value, limit in (
+        (
+            LoginFailure.username,
+            normalize_username(username),
+            settings.login_max_failures_per_username,
+        ),
+        (LoginFailure.address, address, settings.login_max_failures_per_address),
+    ):
         recent = select(LoginFailure.created_at).where(
             column == value, LoginFailure.created_at >= since
         )

@@ -23,11 +23,7 @@ def new_address() -> str:
 
 
 def register(client: httpx.Client, username: str, password: str = PASSWORD) -> dict[str, Any]:
-    response = client.post(
-        "/v1/auth/register",
-        json={"username": username, "password": password},
-        headers={"X-Forwarded-For": new_address()},
-    )
+    response = client.post("/v1/auth/register", json={"username": username, "password": password})
     assert response.status_code == 201, response.text
     body: dict[str, Any] = response.json()
     return body

@@ -134,25 +134,6 @@ def test_failed_logins_are_throttled_per_client_address(anon: httpx.Client) -> N
     assert login(anon, name, address=new_address()).status_code == 200
 
 
-def test_registrations_spend_the_client_address_budget(anon: httpx.Client) -> None:
-    """Each registration costs an Argon2 hash: one address cannot make users without end."""
-    address = new_address()
-    for _ in range(20):
-        created = anon.post(
-            "/v1/auth/register",
-            json={"username": new_username(), "password": PASSWORD},
-            headers={"X-Forwarded-For": address},
-        )
-        assert created.status_code == 201, created.text
-    refused = anon.post(
-        "/v1/auth/register",
-        json={"username": new_username(), "password": PASSWORD},
-        headers={"X-Forwarded-For": address},
-    )
-    assert refused.status_code == 429 and int(refused.headers["retry-after"]) >= 1
-    register(anon, new_username())  # another address still may
-
-
 def test_bad_sign_in_input_is_a_4xx(anon: httpx.Client) -> None:
     for body in (
         {"username": "ab", "password": PASSWORD},
