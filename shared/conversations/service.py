@@ -32,7 +32,10 @@ async def get(
         Conversation.id == conversation_id, Conversation.user_id == user_id
     )
     if lock:
-        query = query.with_for_update()
+        # FOR NO KEY UPDATE: submits still take turns, but a worker inserting the turn's
+        # messages (a foreign-key check takes FOR KEY SHARE on this row) is never blocked. A
+        # plain FOR UPDATE deadlocked an interrupting submit against a claiming worker.
+        query = query.with_for_update(key_share=True)
     conversation = (await session.execute(query)).scalar_one_or_none()
     if conversation is None:
         raise NotFound("conversation not found")
