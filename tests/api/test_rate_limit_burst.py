@@ -24,13 +24,14 @@ BURST = 200
 
 
 @pytest.fixture(scope="module")
-def limited(
+def burst_stack(
     request: pytest.FixtureRequest,
     stack: Stack,
     llm: FakeLLM,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    """A stack of the same tier with a limit of 60 runs per minute."""
+    """A stack of the same tier with a limit of 60 runs per minute, its own: a test stops its
+    Redis (the shared `limited` stack must keep its broker)."""
     workdir: Path = tmp_path_factory.mktemp(f"burst-{stack.tier}")
     env = {"RATE_LIMIT_RUNS_PER_MINUTE": str(LIMIT)}
     with running_stack(request, stack.tier, workdir, llm, extra_env=env) as s:
@@ -54,14 +55,14 @@ def burst(stack: Stack, user: str) -> Counter[int]:
     return asyncio.run(send_all())
 
 
-def test_exactly_the_limit_passes_a_burst(limited: Stack) -> None:
-    statuses = burst(limited, "burst-user")
+def test_exactly_the_limit_passes_a_burst(burst_stack: Stack) -> None:
+    statuses = burst(burst_stack, "burst-user")
     assert statuses == {202: LIMIT, 429: BURST - LIMIT}, statuses
 
 
-def test_the_database_fallback_lets_no_burst_through(limited: Stack) -> None:
+def test_the_database_fallback_lets_no_burst_through(burst_stack: Stack) -> None:
     """With Redis down (services tier) the database count takes over, just as strictly."""
-    if limited.redis_server is not None:
-        limited.redis_server.stop()
-    statuses = burst(limited, "burst-user-2")
+    if burst_stack.redis_server is not None:
+        burst_stack.redis_server.stop()
+    statuses = burst(burst_stack, "burst-user-2")
     assert statuses == {202: LIMIT, 429: BURST - LIMIT}, statuses

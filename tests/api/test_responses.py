@@ -7,7 +7,6 @@ import signal
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -17,10 +16,8 @@ from openai import OpenAI
 from openai.types.responses import Response, ResponseCompletedEvent
 from openai.types.responses.response_output_item import McpCall
 
-from fakellm import FakeLLM
-from tests.api.conftest import count
+from tests.api.conftest import SUBMITS_PER_MINUTE, count
 from tests.api.test_auth import BAD_AUTH
-from tests.conftest import running_stack
 from tests.stack import BIN, Stack, free_port, make_token
 
 TERMINAL = ("completed", "failed", "cancelled", "incomplete")
@@ -369,23 +366,9 @@ def test_idempotency_key_returns_the_same_response(client: OpenAI) -> None:
         client.responses.create(model="parley", input="other", extra_headers=key)
 
 
-@pytest.fixture(scope="module")
-def limited(
-    request: pytest.FixtureRequest,
-    stack: Stack,
-    llm: FakeLLM,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """A stack of the same tier that allows 2 turns per minute."""
-    workdir: Path = tmp_path_factory.mktemp(f"responses-limited-{stack.tier}")
-    env = {"RATE_LIMIT_RUNS_PER_MINUTE": "2"}
-    with running_stack(request, stack.tier, workdir, llm, extra_env=env) as s:
-        yield s
-
-
 def test_an_over_limit_burst_is_a_rate_limit_error(limited: Stack) -> None:
     with sdk(limited) as burst:
-        for _ in range(2):
+        for _ in range(SUBMITS_PER_MINUTE):
             burst.responses.create(model="parley", input="hi", background=True)
         with pytest.raises(openai.RateLimitError) as caught:
             burst.responses.create(model="parley", input="hi", background=True)

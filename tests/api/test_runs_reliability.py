@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
-
-import pytest
 
 from fakellm import FakeLLM
-from tests.conftest import running_stack
+from tests.api.conftest import SUBMITS_PER_MINUTE
 from tests.stack import Api, Stack
 
 
@@ -132,30 +128,16 @@ def test_interrupt_cancels_the_active_turn_and_runs_the_new_one(api: Api) -> Non
     ]
 
 
-@pytest.fixture(scope="module")
-def limited(
-    request: pytest.FixtureRequest,
-    stack: Stack,
-    llm: FakeLLM,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Stack]:
-    """A stack of the same tier with a limit of 3 runs per minute."""
-    workdir: Path = tmp_path_factory.mktemp(f"limited-{stack.tier}")
-    env = {"RATE_LIMIT_RUNS_PER_MINUTE": "3"}
-    with running_stack(request, stack.tier, workdir, llm, extra_env=env) as s:
-        yield s
-
-
 def test_rate_limit_answers_429_with_retry_after_per_user(limited: Stack) -> None:
     with limited.client() as alice, limited.client() as bob:
         key = {"Idempotency-Key": "same"}
         assert alice.post("/v1/runs", json={"message": "hi"}, headers=key).status_code == 202
         assert alice.post("/v1/runs", json={"message": "hi"}, headers=key).status_code == 200
-        for _ in range(2):
+        for _ in range(SUBMITS_PER_MINUTE - 1):  # the replay above did not count
             assert alice.post("/v1/runs", json={"message": "hi"}).status_code == 202
         refused = alice.post("/v1/runs", json={"message": "hi"})
         assert refused.status_code == 429
         assert 1 <= int(refused.headers["Retry-After"]) <= 60
         assert "rate limit" in refused.json()["detail"]
         assert bob.post("/v1/runs", json={"message": "hi"}).status_code == 202
-        assert len(alice.get("/v1/runs").json()["data"]) == 3
+        assert len(alice.get("/v1/runs").json()["data"]) == SUBMITS_PER_MINUTE
