@@ -15,9 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import deque
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, field
 
 import redis.asyncio as aioredis
 from sqlalchemy import select
@@ -26,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import Database
 from shared.events import store
 from shared.events.bus import CHANNEL_PREFIX
+from shared.events.feeds import Changes, Feed, Subscription, wait
 from shared.events.schemas import Event, run_data
 from shared.runs import states
 from shared.runs.models import Run
@@ -34,70 +33,7 @@ log = logging.getLogger(__name__)
 
 EMBEDDED_POLL_SECONDS = 0.025
 SERVICES_POLL_SECONDS = 1.0
-MAX_QUEUED_EVENTS = 2000
 POLL_BATCH = 500
-
-
-@dataclass(eq=False)
-class Subscription:
-    """One follower's inbox: live events in arrival order, or a note to re-read the database."""
-
-    queue: deque[Event] = field(default_factory=deque)
-    wake: asyncio.Event = field(default_factory=asyncio.Event)
-    resync: bool = False
-    closed: bool = False
-
-    def push(self, events: list[Event]) -> None:
-        """Queue events; past the bound, forget them and re-read the database instead."""
-        if len(self.queue) + len(events) > MAX_QUEUED_EVENTS:
-            self.queue.clear()
-            self.resync = True
-        else:
-            self.queue.extend(events)
-        self.wake.set()
-
-    def close(self) -> None:
-        self.closed = True
-        self.wake.set()
-
-
-@dataclass(eq=False)
-class Feed:
-    """A followed run in this process: its followers and the last id delivered to them."""
-
-    subscriptions: set[Subscription] = field(default_factory=set)
-    seen: int | None = None
-
-    def deliver(self, events: list[Event]) -> None:
-        """Hand new events to every follower; ones already delivered (by another path) drop."""
-        fresh = [e for e in events if self.seen is None or e.id > self.seen]
-        if not fresh:
-            return
-        self.seen = max(e.id for e in fresh)
-        for sub in self.subscriptions:
-            sub.push(fresh)
-
-
-@dataclass
-class Changes:
-    """One waiter's view of a followed run: the events that arrive after its own read."""
-
-    feed: Feed
-    sub: Subscription
-
-    def start_at(self, last_id: int) -> None:
-        """Events up to `last_id` are known to the waiter (it read the run after them)."""
-        if self.feed.seen is None:
-            self.feed.seen = last_id
-
-    async def next(self, timeout: float) -> list[Event] | None:
-        """The events that came within `timeout` s; None if the waiter must re-read the run
-        (nothing came, or the inbox overflowed)."""
-        await EventHub._wait(self.sub, timeout)
-        events, resync = list(self.sub.queue), self.sub.resync or self.sub.closed
-        self.sub.queue.clear()
-        self.sub.resync = False
-        return None if resync or not events else events
 
 
 class EventHub:
@@ -163,7 +99,7 @@ class EventHub:
                         return
                 if over or sub.closed:
                     return
-                if not await self._wait(sub, idle_seconds):
+                if not await wait(sub, idle_seconds):
                     yield None
                     backlog = []
                     continue
@@ -178,18 +114,6 @@ class EventHub:
         """
         with self._subscribe(run_id) as (feed, sub):
             yield Changes(feed, sub)
-
-    @staticmethod
-    async def _wait(sub: Subscription, idle_seconds: float) -> bool:
-        """Wait for the inbox to have something; False if `idle_seconds` passed first."""
-        if sub.queue or sub.resync or sub.closed:
-            return True
-        sub.wake.clear()
-        try:
-            await asyncio.wait_for(sub.wake.wait(), idle_seconds)
-        except TimeoutError:
-            return False
-        return True
 
     async def _take(self, run_id: str, sub: Subscription, cursor: int) -> list[Event]:
         """The inbox's events after `cursor` if they follow on without a gap, else the database's.

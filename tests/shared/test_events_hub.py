@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import update
 
 from shared.db import Database, utcnow
-from shared.events import hub as hub_module
+from shared.events import feeds as feeds_module
 from shared.events import store
 from shared.events.hub import EventHub
 from shared.events.schemas import Event
@@ -102,7 +102,7 @@ def test_a_gap_in_live_delivery_is_filled_from_the_database(tmp_path: Path) -> N
 def test_a_follower_that_falls_behind_rereads_the_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(hub_module, "MAX_QUEUED_EVENTS", 5)
+    monkeypatch.setattr(feeds_module, "MAX_QUEUED_EVENTS", 5)
 
     async def scenario(db: Database, hub: EventHub, run_id: str) -> None:
         await append(db, run_id, "run.queued")
