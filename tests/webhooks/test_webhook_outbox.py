@@ -14,7 +14,7 @@ from sqlalchemy import Select, select
 from shared.db import Database, utcnow
 from shared.dispatch import Dispatcher, Job
 from shared.runs.models import Run
-from shared.webhooks import outbox
+from shared.webhooks import outbox, recovery
 from shared.webhooks.models import WebhookDelivery, WebhookMessage
 from tests.factories import create_database, create_run
 
@@ -96,10 +96,10 @@ def test_unclaim_is_not_an_attempt_and_lost_attempts_are_logged(tmp_path: Path) 
             assert await outbox.claim(session, message_id, "t2", 0.01) is not None
         await asyncio.sleep(0.05)
         async with database.transaction() as session:
-            assert await outbox.recover_lost(session, SCHEDULE, 10) == 1
-            due = await outbox.due_for_dispatch(session, dt.timedelta(seconds=60), 10)
+            assert await recovery.recover_lost(session, SCHEDULE, 10) == 1
+            due = await recovery.due_for_dispatch(session, dt.timedelta(seconds=60), 10)
             assert due == [message_id]
-            assert await outbox.due_for_dispatch(session, dt.timedelta(seconds=60), 10) == []
+            assert await recovery.due_for_dispatch(session, dt.timedelta(seconds=60), 10) == []
         async with database.transaction() as session:
             [lost] = (await session.execute(_attempts(message_id))).scalars().all()
             assert (lost.attempt, lost.outcome) == (1, outbox.WORKER_LOST)

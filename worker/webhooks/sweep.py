@@ -10,7 +10,7 @@ import datetime as dt
 import logging
 
 from shared.uow import unit_of_work
-from shared.webhooks import outbox
+from shared.webhooks import outbox, recovery
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -23,8 +23,8 @@ async def sweep(rt: Runtime) -> int:
     # A sent message not picked up within this long is presumed lost (same knob as runs).
     grace = dt.timedelta(seconds=rt.settings.run_redispatch_seconds)
     async with unit_of_work(rt.database) as uow:
-        lost = await outbox.recover_lost(uow.session, rt.settings.retry_schedule, BATCH)
-        ids = await outbox.due_for_dispatch(uow.session, grace, BATCH)
+        lost = await recovery.recover_lost(uow.session, rt.settings.retry_schedule, BATCH)
+        ids = await recovery.due_for_dispatch(uow.session, grace, BATCH)
         for message_id in ids:
             uow.dispatcher.defer(outbox.DELIVER_TASK, message_id)
     if ids or lost:
