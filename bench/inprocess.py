@@ -24,7 +24,7 @@ from shared.runs import states
 from shared.runs.models import Run
 from worker.agent.loop import AgentLoop, Turn, TurnState
 from worker.agent.openai_model import OpenAIModel
-from worker.tools.todo import build_todo_server
+from shared.tools.todo import build_todo_server
 
 # The fixture runs look held by a live worker, so the stack's sweeper leaves them alone.
 FIXTURE_LEASE = dt.timedelta(hours=6)

@@ -25,7 +25,7 @@ from shared.events.store import attach_bus
 from worker.agent.loop import tool_specs
 from worker.agent.model import ChatModel, ToolSpec
 from worker.lease import LeaseKeeper
-from worker.tools.todo import build_todo_server
+from shared.tools.todo import build_todo_server
 from worker.webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)
