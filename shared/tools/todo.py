@@ -2,10 +2,10 @@
 
 Who a call acts for is never in the model's arguments: `identify` reads it from the request.
 The worker's in-memory client puts the run's user in `_meta` (`caller_from_meta`); /mcp builds
-its own server whose `identify` trusts only the verified bearer token (api/mcp.py), so a remote
-client's `_meta` names no one. `_meta.call_key` names the ledger row of a worker's call: the
-effect, the row's completion and its `tool_call.completed` event commit together, so a replayed
-call returns the recorded result instead of acting.
+its own server whose `identify` trusts only the verified bearer token (api/mcp_server.py), so
+a remote client's `_meta` names no one. `_meta.call_key` names the ledger row of a worker's
+call: the effect, the row's completion and its `tool_call.completed` event commit together, so
+a replayed call returns the recorded result instead of acting.
 """
 
 from __future__ import annotations
