@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
-from api import errors, live, metrics
+from api import errors, live, mcp_server, metrics
 from api.draining import Draining
 from api.metrics.http import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, RequestContextMiddleware
@@ -69,7 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.model_description,
         )
         try:
-            yield
+            async with mcp_server.serving(app):
+                yield
         finally:
             await live.close_live(app)
             await app.state.limiter.close()
@@ -129,6 +130,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(require_scope("runs"))],
     )
     app.include_router(chatkit.page_router)
+    # Parley's todo tools for external MCP clients, with the same bearer auth (api/mcp_server.py).
+    mcp_server.install(app)
     return app
 
 

@@ -22,9 +22,9 @@ from shared.conversations.models import Conversation
 from shared.db import Database, utcnow
 from shared.runs import states
 from shared.runs.models import Run
+from shared.tools.todo import build_todo_server
 from worker.agent.loop import AgentLoop, Turn, TurnState
 from worker.agent.openai_model import OpenAIModel
-from worker.tools.todo import build_todo_server
 
 # The fixture runs look held by a live worker, so the stack's sweeper leaves them alone.
 FIXTURE_LEASE = dt.timedelta(hours=6)

@@ -22,10 +22,10 @@ from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.events.bus import EventBus
 from shared.events.store import attach_bus
+from shared.tools.todo import build_todo_server
 from worker.agent.loop import tool_specs
 from worker.agent.model import ChatModel, ToolSpec
 from worker.lease import LeaseKeeper
-from worker.tools.todo import build_todo_server
 from worker.webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 
 from tests.worker.conftest import StackFactory
@@ -43,4 +45,31 @@ def test_offline_stack_runs_todo_turns_without_an_llm(private_stack: StackFactor
 
         roles = [m["role"] for m in api.messages(added["conversation_id"])]
         assert roles == ["user", "assistant"] * 3
+
+        # Earlier turns come back as history: the list shown, then "the second one", "undo that".
+        def say(text: str, conversation: str | None) -> dict[str, Any]:
+            run = api.turn(text, **({"conversation_id": conversation} if conversation else {}))
+            assert run["status"] == "completed", run
+            return run
+
+        first = say("Add a task to call mom", None)
+        chat = str(first["conversation_id"])
+        listed = say("show my tasks", chat)["output"]["response"]
+        assert listed == "You have 2 tasks: 1. Buy groceries (pending), 3. Call mom (pending)."
+        done = say("I finished the second one", chat)["output"]["tool_calls"]
+        assert [(c["tool_name"], c["arguments"]) for c in done] == [
+            ("complete_task", {"task_id": 3})
+        ]
+        undone = say("undo that", chat)["output"]
+        assert [(c["tool_name"], c["arguments"]) for c in undone["tool_calls"]] == [
+            ("update_task", {"task_id": 3, "completed": False})
+        ]
+        assert undone["response"] == 'Reopened task 3 "Call mom": it\'s marked as not done.'
+        bought = say("I bought the groceries", chat)["output"]["response"]
+        assert bought == 'Marked task 1 "Buy groceries" as complete.'
+        tasks = api.get("/v1/tasks").json()["data"]
+        assert [(t["title"], t["completed"]) for t in tasks] == [
+            ("Buy groceries", True),
+            ("Call mom", False),
+        ]
     assert "offline" in stack.procs["worker"].log()

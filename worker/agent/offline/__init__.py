@@ -10,7 +10,9 @@ How one call decides:
 1. The last ``user`` message is the request; the messages after it are this turn's steps so far
    (assistant tool calls and their ``tool`` results).
 2. The request is interpreted into an `Intent` by a cascade of phrase rules (`interpret`).
-3. The intent has a short fixed plan (at most a lookup `list_tasks` and one change); the first
+3. Earlier turns say which list the user last saw and what they changed last (`recall`), so
+   "I finished the first one" and "undo that" name a task; see recall.py for the rules.
+4. The intent has a short fixed plan (at most a lookup `list_tasks` and one change); the first
    planned call not yet made is returned, else a reply is composed from the tool results.
 
 Replayed steps whose tool result is missing count as done: a missing change is never repeated

@@ -38,8 +38,15 @@ def current_turn(messages: list[ChatMessage]) -> Turn:
     return Turn(
         number=len(user_positions),
         request=_text_of(messages[last].get("content")),
-        steps=_steps(messages[last + 1 :]),
+        steps=steps_of(messages[last + 1 :]),
     )
+
+
+def earlier_turns(messages: list[ChatMessage]) -> list[tuple[Step, ...]]:
+    """The tool calls of each turn before the current one, oldest first."""
+    user_positions = [i for i, m in enumerate(messages) if m.get("role") == "user"]
+    bounds = zip(user_positions, user_positions[1:], strict=False)
+    return [steps_of(messages[start + 1 : end]) for start, end in bounds]
 
 
 def _text_of(content: Any) -> str:
@@ -52,7 +59,7 @@ def _text_of(content: Any) -> str:
     return ""
 
 
-def _steps(after: list[ChatMessage]) -> tuple[Step, ...]:
+def steps_of(after: list[ChatMessage]) -> tuple[Step, ...]:
     """Pair every assistant tool call of this turn with its tool result, if one came back."""
     results = {
         m.get("tool_call_id"): _text_of(m.get("content")) for m in after if m.get("role") == "tool"

@@ -7,7 +7,6 @@ import re
 from worker.agent.offline.intent import (
     HELP,
     NEED_TITLE,
-    NO_REOPEN,
     ONE_AT_A_TIME,
     WHICH_TASK,
     Action,
@@ -35,11 +34,17 @@ from worker.agent.offline.patterns import (
     LIST_SUFFIX,
     LIST_VERB,
     NOUN,
+    ORDINAL,
+    ORDINALS,
+    PAST_DONE,
+    PAST_VERBS,
     PENDING_WORDS,
     PRONOUN,
     QUOTES,
-    REOPEN,
+    REOPEN_PATTERNS,
     THANKS,
+    TIME_SUFFIX,
+    UNDO,
     UPDATE,
 )
 
@@ -60,6 +65,7 @@ def interpret(text: str) -> Intent:
         _parse_delete,
         _parse_list,
         _parse_complete,
+        _parse_past_done,
         _parse_implicit_add,
     )
     for parser in parsers:
@@ -120,8 +126,14 @@ def _add_intent(raw_title: str) -> Intent:
 
 
 def _parse_reopen(text: str) -> Intent | None:
-    """Un-completing is not a tool we have; say so rather than misreading it as "complete"."""
-    return Intent("reply", text=NO_REOPEN) if REOPEN.match(text) else None
+    """ "Undo that", "reopen task 2", "mark it as not done": before "complete" reads them wrong."""
+    if UNDO.match(text):
+        return Intent("reopen", undo=True)
+    for pattern in REOPEN_PATTERNS:
+        match = pattern.match(text)
+        if match:
+            return _ref_intent("reopen", match.group("ref"))
+    return None
 
 
 def _parse_update(text: str) -> Intent | None:
@@ -179,17 +191,41 @@ def _parse_complete(text: str) -> Intent | None:
     return None
 
 
-def _ref_intent(action: Action, ref: str, title: str = "", description: str = "") -> Intent:
-    """An intent about one task, referred to by number or, failing that, by title words."""
+def _parse_past_done(text: str) -> Intent | None:
+    """ "I bought the bread", "called mom yesterday": a chore reported done completes its task."""
+    match = PAST_DONE.match(text)
+    if not match:
+        return None
+    verb = PAST_VERBS[re.sub(r"\s+", " ", match.group("verb").lower())]
+    ref = match.group("ref")
+    while TIME_SUFFIX.search(ref):
+        ref = TIME_SUFFIX.sub("", ref)
+    return _ref_intent("complete", ref, verb=verb)
+
+
+def _ref_intent(
+    action: Action, ref: str, title: str = "", description: str = "", verb: str = ""
+) -> Intent:
+    """An intent about one task: by number, by place in the list, by "it", else by title words."""
     ref = re.sub(r"\s+(?:from|off|on|in)\s+(?:my|the)\s+(?:\S+\s+)?(?:list|tasks|todos)$", "", ref)
     ref = ref.strip()
     number = ID_REF.match(ref)
     if number:
         return Intent(action, task_id=int(number.group("id")), title=title, description=description)
+    ordinal = ORDINAL.match(ref)
+    if ordinal:
+        word = re.sub(r"[\s-]+", " ", ordinal.group("word").lower())
+        place = ORDINALS.get(word) or int(word[:-2])
+        if not place:
+            return Intent("reply", text=WHICH_TASK)
+        return Intent(action, ordinal=place, title=title, description=description)
     query = _query_from(ref)
-    if not query or PRONOUN.match(query):
+    if not query or PRONOUN.match(query) or PRONOUN.match(ref):
+        # "Reopen it": the task completed last; any other "it" is too vague to act on.
+        if action == "reopen":
+            return Intent(action, recent=True)
         return Intent("reply", text=WHICH_TASK)
-    return Intent(action, query=query, title=title, description=description)
+    return Intent(action, query=query, title=title, description=description, verb=verb)
 
 
 def _query_from(ref: str) -> str:

@@ -6,24 +6,34 @@ import re
 from typing import Any
 
 from worker.agent.offline.intent import Intent
+from worker.agent.offline.patterns import ORDINALS
 
 _STOPWORDS = frozenset("the a an my to for of and on in at with about task tasks".split())
+
+
+# The first spelling of each place: "first", "second", ..., "last", "second to last".
+_ORDINAL_NAMES = {place: word for word, place in reversed(ORDINALS.items())}
 
 
 def find_task(intent: Intent, tasks: list[dict[str, Any]]) -> int | str:
     """The id of the one task the query names, or a reply saying none or several match.
 
     Deleting or changing the wrong task is worse than asking, so a tie is a question.
-    When completing, tasks already done are only considered if no pending one matches.
+    When completing, tasks already done are only considered if no pending one matches. A
+    past-tense verb ("I paid the electricity bill") helps: if the object alone names no task,
+    the verb joins it ("pay electricity bill"), and among equal matches its title wins.
     """
-    scored = [(_score(intent.query, str(t.get("title", ""))), t) for t in tasks]
-    best = max((s for s, _ in scored), default=0.0)
-    if best <= 0.5:
+    candidates = _best(intent.query, tasks)
+    if not candidates and intent.verb:
+        candidates = _best(f"{intent.verb} {intent.query}", tasks)
+    if not candidates:
         return f"I couldn't find a task matching \"{intent.query}\", so I didn't change anything."
-    candidates = [t for s, t in scored if s == best]
     if intent.action == "complete":
         pending = [t for t in candidates if not t.get("completed")]
         candidates = pending or candidates
+    if len(candidates) > 1 and intent.verb:
+        verb = _stem(intent.verb)
+        candidates = [t for t in candidates if verb in _words(str(t["title"]))] or candidates
     if len(candidates) > 1:
         options = ", ".join(f"{t['id']}. {t.get('title', '')}" for t in candidates)
         return (
@@ -31,6 +41,25 @@ def find_task(intent: Intent, tasks: list[dict[str, Any]]) -> int | str:
             "Which one do you mean? Tell me its number."
         )
     return int(candidates[0]["id"])
+
+
+def pick(ordinal: int, tasks: list[dict[str, Any]], where: str) -> int | str:
+    """The id of the task at `ordinal` (1-based; negative counts from the end) of `tasks`."""
+    index = ordinal - 1 if ordinal > 0 else len(tasks) + ordinal
+    if 0 <= index < len(tasks):
+        return int(tasks[index]["id"])
+    name = _ORDINAL_NAMES.get(ordinal, f"number {ordinal}")
+    if not tasks:
+        return f"There is no {name} task: {where} is empty."
+    noun = "task" if len(tasks) == 1 else "tasks"
+    return f"There is no {name} task: {where} has {len(tasks)} {noun}. Which one do you mean?"
+
+
+def _best(query: str, tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The tasks that `query` names best, if it names any well enough."""
+    scored = [(_score(query, str(t.get("title", ""))), t) for t in tasks]
+    best = max((s for s, _ in scored), default=0.0)
+    return [] if best <= 0.5 else [t for s, t in scored if s == best]
 
 
 def _score(query: str, title: str) -> float:

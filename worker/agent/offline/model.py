@@ -15,6 +15,7 @@ from worker.agent.model import (
 from worker.agent.offline.conversation import call_id, chunks, current_turn, offered
 from worker.agent.offline.interpret import interpret
 from worker.agent.offline.plan import Call, plan
+from worker.agent.offline.recall import recall
 
 
 class OfflineModel:
@@ -28,7 +29,7 @@ class OfflineModel:
     ) -> ModelReply:
         """Answer with the next planned tool call, or stream the final reply word by word."""
         turn = current_turn(messages)
-        decision = plan(interpret(turn.request), turn.steps, offered(tools))
+        decision = plan(interpret(turn.request), turn.steps, offered(tools), recall(messages))
         if isinstance(decision, Call):
             call = RequestedToolCall(
                 id=call_id(turn, len(turn.steps)),

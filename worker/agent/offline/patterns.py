@@ -74,11 +74,26 @@ LIST_PREFIX = re.compile(
     r"^(?:to\s+)?(?:my|the)\s+(?:todo\s+|to-do\s+|task\s+)?list\b(?:\s*[:\-]\s*|$)", _I
 )
 
-REOPEN = re.compile(
-    r"^(?:(?:mark|set|flag|change)\s+.+?\s+(?:as\s+|to\s+|back\s+to\s+)?"
+_NOT_DONE = (
     r"(?:not\s+(?:yet\s+)?(?:done|complete|completed|finished)|incomplete|uncompleted|"
-    r"unfinished|undone|pending)|(?:reopen|uncomplete|unmark|undo)\b.*)$",
+    r"unfinished|undone|pending|open|to\s+do)"
+)
+UNDO = re.compile(
+    r"^(?:(?:oops|whoops|oh\s+no|wait)[\s,!]*)?(?:undo|revert|reverse)(?:\s+(?:that|this|it|"
+    r"the\s+last\s+(?:one|change|thing|action)|my\s+last\s+(?:change|action)|last))?$",
     _I,
+)
+REOPEN_PATTERNS = (
+    re.compile(
+        rf"^(?:mark|set|flag|change|put)\s+(?P<ref>.+?)\s+(?:as\s+|to\s+|back\s+(?:to\s+)?)?"
+        rf"{_NOT_DONE}(?:\s+again)?$",
+        _I,
+    ),
+    re.compile(
+        r"^(?:reopen|re-open|uncomplete|un-complete|unmark|uncheck|untick|undo)\s+(?P<ref>.+?)"
+        r"(?:\s+again)?$",
+        _I,
+    ),
 )
 UPDATE = re.compile(
     r"^(?:change|rename|update|edit|modify|set|retitle)\s+(?P<target>.+?)"
@@ -149,6 +164,50 @@ BARE_LIST_WORDS = frozenset(
 ID_REF = re.compile(
     r"^(?:the\s+|my\s+)?(?:(?:task|todo|to-do|item)\s*)?(?:(?:number|no\.?|num)\s*)?#?\s*"
     r"(?P<id>\d+)(?:\s+(?:task|todo|item))?$",
+    _I,
+)
+ORDINALS = {
+    "first": 1, "1st": 1, "top": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3,
+    "fourth": 4, "fifth": 5, "sixth": 6, "seventh": 7, "eighth": 8, "ninth": 9, "tenth": 10,
+    "last": -1, "final": -1, "bottom": -1, "second to last": -2, "second-to-last": -2,
+    "penultimate": -2,
+}  # fmt: skip
+ORDINAL = re.compile(
+    r"^(?:the\s+|my\s+)?(?:very\s+)?(?P<word>second[\s-]+to[\s-]+last|penultimate|first|"
+    r"second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|last|final|top|bottom|"
+    r"\d+(?:st|nd|rd|th))(?:\s+(?:one|task|todo|to-do|item|entry))?"
+    r"(?:\s+(?:on|in|from|of)\s+(?:the|my|that|this)\s+(?:\S+\s+)?(?:list|tasks))?$",
+    _I,
+)
+# "I bought the bread": a chore said done in the past tense, mapped to the verb a title uses.
+PAST_VERBS = {
+    "bought": "buy", "called": "call", "phoned": "call", "rang": "call", "texted": "text",
+    "emailed": "email", "mailed": "mail", "posted": "post", "sent": "send", "paid": "pay",
+    "cleaned": "clean", "washed": "wash", "tidied": "tidy", "vacuumed": "vacuum",
+    "cooked": "cook", "made": "make", "baked": "bake", "fixed": "fix", "repaired": "repair",
+    "booked": "book", "scheduled": "schedule", "ordered": "order", "picked up": "pick up",
+    "dropped off": "drop off", "took out": "take out", "took": "take", "got": "get",
+    "fetched": "fetch", "returned": "return", "renewed": "renew", "submitted": "submit",
+    "filed": "file", "signed": "sign", "wrote": "write", "visited": "visit", "met": "meet",
+    "walked": "walk", "fed": "feed", "watered": "water", "mowed": "mow", "packed": "pack",
+    "prepared": "prepare", "practiced": "practice", "practised": "practice", "studied": "study",
+    "replied to": "reply to", "answered": "answer", "contacted": "contact",
+    "messaged": "message", "sorted": "sort", "organized": "organize", "organised": "organize",
+    "cancelled": "cancel", "canceled": "cancel", "attended": "attend", "reviewed": "review",
+    "printed": "print", "shipped": "ship", "collected": "collect", "delivered": "deliver",
+    "brought": "bring", "gave": "give", "sold": "sell", "installed": "install",
+    "uploaded": "upload", "backed up": "back up", "charged": "charge", "refilled": "refill",
+}  # fmt: skip
+PAST_DONE = re.compile(
+    r"^(?:(?:i|we)(?:'ve|\s+have)?\s+)?(?:just\s+|already\s+|finally\s+|now\s+)?"
+    r"(?P<verb>"
+    + "|".join(v.replace(" ", r"\s+") for v in sorted(PAST_VERBS, key=len, reverse=True))
+    + r")\s+(?!to\b)(?P<ref>.+)$",
+    _I,
+)
+TIME_SUFFIX = re.compile(
+    r"\s+(?:today|yesterday|this\s+(?:morning|afternoon|evening|week)|last\s+night|earlier|"
+    r"already|just\s+now|finally|at\s+last|after\s+all|again)$",
     _I,
 )
 PRONOUN = re.compile(r"^(?:it|that|this|that\s+one|this\s+one|them|those|these)$", _I)

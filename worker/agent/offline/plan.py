@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from worker.agent.offline.conversation import Step
-from worker.agent.offline.intent import WHICH_TASK, Intent, Status
-from worker.agent.offline.matching import find_task
+from worker.agent.offline.intent import NOTHING_TO_UNDO, WHICH_TASK, Intent, Status
+from worker.agent.offline.matching import find_task, pick
+from worker.agent.offline.recall import Recall, visible
 from worker.agent.offline.replies import reply_add, reply_change, reply_list
 from worker.agent.offline.results import Outcome, read_result, tasks_from
 
@@ -20,6 +21,7 @@ _TOOL_FOR: dict[str, str] = {
     "complete": "complete_task",
     "delete": "delete_task",
     "update": "update_task",
+    "reopen": "update_task",
 }
 
 
@@ -31,7 +33,9 @@ class Call:
     arguments: dict[str, Any]
 
 
-def plan(intent: Intent, steps: tuple[Step, ...], offered: frozenset[str]) -> Call | str:
+def plan(
+    intent: Intent, steps: tuple[Step, ...], offered: frozenset[str], memory: Recall | None = None
+) -> Call | str:
     """The next tool call this intent still needs, or the final reply once it needs none."""
     if intent.action == "reply":
         return intent.text
@@ -42,7 +46,7 @@ def plan(intent: Intent, steps: tuple[Step, ...], offered: frozenset[str]) -> Ca
         return _plan_add(intent, steps)
     if intent.action == "list":
         return _plan_list(intent, steps)
-    return _plan_change(intent, steps, offered)
+    return _plan_change(intent, steps, offered, memory or Recall())
 
 
 def _last(steps: tuple[Step, ...], name: str) -> Step | None:
@@ -71,25 +75,53 @@ def _plan_list(intent: Intent, steps: tuple[Step, ...]) -> Call | str:
     return reply_list(intent.status, tasks_from(fetched.data))
 
 
-def _plan_change(intent: Intent, steps: tuple[Step, ...], offered: frozenset[str]) -> Call | str:
-    """Complete, delete or update one task, first looking it up by title if no number was given."""
+def _plan_change(
+    intent: Intent, steps: tuple[Step, ...], offered: frozenset[str], memory: Recall
+) -> Call | str:
+    """Complete, delete, update or reopen one task, looking it up first if nothing names it."""
     tool = _TOOL_FOR[intent.action]
     done = _last(steps, tool)
     if done is not None:
         return reply_change(intent, done)
-    if intent.task_id is not None:
-        return Call(tool, _change_arguments(intent, intent.task_id))
+    known = _known_target(intent, memory)
+    if isinstance(known, str):
+        return known
+    if known is not None:
+        return Call(tool, _change_arguments(intent, known))
     if "list_tasks" not in offered:
         return WHICH_TASK
-    fetched = _fetch(steps, "all")
+    # Ordinals with no list shown count the open tasks (the done ones when reopening).
+    status: Status = "all"
+    if intent.ordinal:
+        status = "completed" if intent.action == "reopen" else "pending"
+    fetched = _fetch(steps, status)
     if isinstance(fetched, Call):
         return fetched
     if not fetched.ok:
         return f"Sorry, I couldn't look up your tasks: {fetched.error}."
-    found = find_task(intent, tasks_from(fetched.data))
+    tasks = tasks_from(fetched.data)
+    if intent.ordinal:
+        found = pick(intent.ordinal, visible(status, tasks), f"your {status} list")
+    else:
+        found = find_task(intent, tasks)
     if isinstance(found, str):
         return found
     return Call(tool, _change_arguments(intent, found))
+
+
+def _known_target(intent: Intent, memory: Recall) -> int | str | None:
+    """The task named without a lookup in this turn (or a reply why not); None: look it up."""
+    if intent.task_id is not None:
+        return intent.task_id
+    if intent.undo:
+        if memory.last_change_completed and memory.last_completed is not None:
+            return memory.last_completed
+        return NOTHING_TO_UNDO
+    if intent.recent:
+        return memory.last_completed if memory.last_completed is not None else WHICH_TASK
+    if intent.ordinal and memory.shown is not None:
+        return pick(intent.ordinal, list(memory.shown), "the list I showed you")
+    return None
 
 
 def _fetch(steps: tuple[Step, ...], status: Status) -> Call | Outcome:
@@ -110,6 +142,8 @@ def _fetch(steps: tuple[Step, ...], status: Status) -> Call | Outcome:
 def _change_arguments(intent: Intent, task_id: int) -> dict[str, Any]:
     """Arguments for complete/delete/update_task; update carries only the fields being changed."""
     arguments: dict[str, Any] = {"task_id": task_id}
+    if intent.action == "reopen":
+        arguments["completed"] = False
     if intent.action == "update":
         if intent.title:
             arguments["title"] = intent.title

@@ -6,6 +6,7 @@ from typing import Any
 
 from worker.agent.offline.conversation import Step
 from worker.agent.offline.intent import Intent, Status
+from worker.agent.offline.recall import visible
 from worker.agent.offline.results import read_result
 
 # What we tried to do, for "Sorry, I couldn't <verb> task 3" style replies.
@@ -13,6 +14,7 @@ _VERB_FOR: dict[str, str] = {
     "complete": "mark as complete",
     "delete": "delete",
     "update": "update",
+    "reopen": "reopen",
 }
 
 
@@ -33,8 +35,7 @@ def reply_add(intent: Intent, step: Step) -> str:
 
 def reply_list(status: Status, tasks: list[dict[str, Any]]) -> str:
     """Describe the tasks in one sentence, filtering locally in case the tool ignored status."""
-    if status != "all":
-        tasks = [t for t in tasks if bool(t.get("completed")) == (status == "completed")]
+    tasks = visible(status, tasks)
     if not tasks:
         return {
             "all": 'You have no tasks yet. Say "add a task to ..." to create one.',
@@ -78,6 +79,8 @@ def _confirmation(intent: Intent, step: Step, task_id: Any, title: str) -> str:
         return f"Marked task {task_id}{named} as complete."
     if intent.action == "delete":
         return f"Deleted task {task_id}{named}."
+    if intent.action == "reopen":
+        return f"Reopened task {task_id}{named}: it's marked as not done."
     new_title = str(step.arguments.get("title") or "")
     description = str(step.arguments.get("description") or "")
     if new_title and description:

@@ -48,7 +48,12 @@ TOOLS: list[dict[str, Any]] = [
     _spec("delete_task", _ID, ["task_id"]),
     _spec(
         "update_task",
-        {**_ID, "title": {"type": "string"}, "description": {"type": "string"}},
+        {
+            **_ID,
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "completed": {"type": "boolean"},
+        },
         ["task_id"],
     ),
 ]
@@ -101,9 +106,13 @@ class TodoStore:
             self.tasks.remove(task)
             status = "deleted"
         else:
-            task.update({k: v for k, v in args.items() if k in ("title", "description")})
+            fields = ("title", "description", "completed")
+            task.update({k: v for k, v in args.items() if k in fields})
             status = "updated"
-        return json.dumps({"task_id": task["id"], "status": status, "title": task["title"]})
+        result = {"task_id": task["id"], "status": status, "title": task["title"]}
+        if name == "update_task":
+            result["completed"] = task["completed"]
+        return json.dumps(result)
 
     def _add(self, title: str, description: str) -> dict[str, Any]:
         next_id = max((t["id"] for t in self.tasks), default=0) + 1

@@ -103,7 +103,6 @@ def test_list_empty(text: str, reply: str) -> None:
     [
         ("delete it", "Which task do you mean"),
         ("delete all tasks", "one task at a time"),
-        ("mark task 1 as not done", "can't reopen"),
     ],
 )
 def test_requests_that_need_a_clearer_target(text: str, expected: str) -> None:

@@ -9,8 +9,8 @@ from typing import cast
 from mcp.client import Client
 from mcp.types import RequestParamsMeta
 
+from shared.tools.todo import build_todo_server
 from tests.factories import create_database
-from worker.tools.todo import build_todo_server
 
 
 def _call(tmp_path: Path, tool: str, arguments: dict[str, object]) -> tuple[str, bool]:

@@ -15,11 +15,12 @@ from sqlalchemy import select
 from shared.db import Database
 from shared.models import Base
 from shared.runs.models import ToolCall
+from shared.tasks import service
 from shared.tasks.models import TaskCounter
+from shared.tools.todo import Caller, Identify, build_todo_server, caller_from_meta
 from tests.factories import create_run, run_in_own_loop
 from tests.stack import create_postgres_database, drop_postgres_database
 from worker.agent.messages import tool_result_value
-from worker.tools.todo import build_todo_server
 
 Scenario = Callable[[Database, Client], Awaitable[None]]
 
@@ -37,7 +38,7 @@ def database_url(tier: str, tmp_path: Path) -> Iterator[str]:
         drop_postgres_database(url)
 
 
-def scenario(database_url: str, body: Scenario) -> None:
+def scenario(database_url: str, body: Scenario, identify: Identify = caller_from_meta) -> None:
     """Run `body` with the schema built and an MCP client of the todo server, in its own loop."""
 
     async def main() -> None:
@@ -45,7 +46,7 @@ def scenario(database_url: str, body: Scenario) -> None:
         try:
             async with database.engine.begin() as conn:
                 await conn.run_sync(Base.metadata.create_all)
-            async with Client(build_todo_server(database)) as client:
+            async with Client(build_todo_server(database, identify)) as client:
                 await body(database, client)
         finally:
             await database.dispose()
@@ -90,7 +91,12 @@ def test_each_user_has_their_own_task_numbers(database_url: str) -> None:
             result, is_error = await call(client, "bob", tool, task_id=3)
             assert is_error and "task 3 not found" in result, (tool, result)
         renamed = await ok(client, "ann", "update_task", task_id=2, title="ann renamed")
-        assert renamed == {"task_id": 2, "status": "updated", "title": "ann renamed"}
+        assert renamed == {
+            "task_id": 2,
+            "status": "updated",
+            "title": "ann renamed",
+            "completed": False,
+        }
 
     scenario(database_url, body)
 
@@ -158,3 +164,58 @@ def test_a_replayed_add_returns_its_number_without_taking_another(database_url: 
         assert (await ok(client, "ann", "add_task", title="next"))["task_id"] == 2
 
     scenario(database_url, body)
+
+
+def test_update_task_reopens_a_task_and_a_replay_does_not_act_twice(database_url: str) -> None:
+    """`completed=false` reopens; the ledger still answers a replayed call with its record."""
+
+    async def body(database: Database, client: Client) -> None:
+        await ok(client, "ann", "add_task", title="bread")
+        await ok(client, "ann", "complete_task", task_id=1)
+        run_id = await create_run(database, user_id="ann")
+        async with database.transaction() as session:
+            session.add(
+                ToolCall(
+                    run_id=run_id,
+                    user_id="ann",
+                    step=0,
+                    call_index=0,
+                    model_call_id="c0",
+                    tool_name="update_task",
+                    arguments={"task_id": 1, "completed": False},
+                )
+            )
+        key = f"{run_id}:0:0"
+        reopen = {"task_id": 1, "completed": False}
+        reopened = await call(client, "ann", "update_task", call_key=key, **reopen)
+        expected = {"task_id": 1, "status": "updated", "title": "bread", "completed": False}
+        assert reopened == (expected, False)
+        # Done again by someone else; the replayed reopen returns its record and changes nothing.
+        await ok(client, "ann", "complete_task", task_id=1)
+        again = await call(client, "ann", "update_task", call_key=key, **reopen)
+        assert again == (expected, False)
+        assert (await ok(client, "ann", "list_tasks"))[0]["completed"] is True
+        result, is_error = await call(client, "ann", "update_task", task_id=1, completed="maybe")
+        assert is_error and "`completed` must be true or false" in result
+
+    scenario(database_url, body)
+
+
+def test_identify_decides_the_user_and_scopes_whatever_meta_says(database_url: str) -> None:
+    """The /mcp path's seam: `identify` names the user; `_meta.user_id` and call_key are ignored."""
+
+    def as_carol_reading(_ctx: object) -> Caller:
+        return Caller("carol", scopes=frozenset({"tasks:read"}))
+
+    async def body(database: Database, client: Client) -> None:
+        async with database.transaction() as session:
+            await service.add(session, "carol", "carol's", None)
+            await service.add(session, "ann", "ann's", None)
+        listed = await ok(client, "ann", "list_tasks")
+        assert [t["title"] for t in listed] == ["carol's"]
+        result, is_error = await call(client, "ann", "add_task", title="sneaky")
+        assert is_error and "this API key lacks the scope tasks:write" in result
+        async with database.transaction() as session:
+            assert [t.title for t in await service.list_tasks(session, "ann")] == ["ann's"]
+
+    scenario(database_url, body, identify=as_carol_reading)

@@ -1,0 +1,1 @@
+"""Parley's own MCP tool servers: the worker's agent and external MCP clients (/mcp) share them."""

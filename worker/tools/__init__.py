@@ -1,1 +1,0 @@
-"""MCP tool servers the agent can call."""
