@@ -6,18 +6,16 @@ tracing SDK nor an instrumentation, and makes no span: `span` hands back one sha
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Coroutine, Mapping
+from collections.abc import Mapping
 from contextlib import AbstractContextManager
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Literal
 
 from shared.config import Settings
 
 if TYPE_CHECKING:
-    from opentelemetry.context import Context
     from opentelemetry.trace import Span, Tracer
     from sqlalchemy.engine import Engine
 
-T = TypeVar("T")
 Role = Literal["api", "worker"]
 Attributes = Mapping[str, str | bool | int | float]
 
@@ -71,27 +69,6 @@ def event(name: str, attributes: Attributes) -> None:
         from opentelemetry import trace
 
         trace.get_current_span().add_event(name, attributes)
-
-
-def carried(coro: Coroutine[Any, Any, T]) -> Coroutine[Any, Any, T]:
-    """`coro`, to run on another thread's loop inside this thread's trace context.
-
-    A coroutine handed to the worker's loop (run_coroutine_threadsafe) does not inherit the
-    Celery thread's context, where the task's span (the API request's child, through the
-    message headers) is current: the turn started from it must join that trace explicitly.
-    """
-    if _tracer is None:
-        return coro
-    from opentelemetry import context
-
-    return _attached(context.get_current(), coro)
-
-
-async def _attached(ctx: Context, coro: Coroutine[Any, Any, T]) -> T:
-    from opentelemetry import context
-
-    context.attach(ctx)  # into this task's own copy of the context: nothing to detach after
-    return await coro
 
 
 def use(tracer: Tracer | None) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from opentelemetry import metrics, trace
 from opentelemetry.context import Context
@@ -71,9 +73,14 @@ def install(settings: Settings, role: str) -> Tracer:
     # Publishing (send_task fires before_task_publish too) injects the trace context into the
     # task's headers; the worker's task_prerun extracts it and makes the task span its child.
     CeleryInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
-    # The openai SDK and the webhook sender speak httpx: each attempt becomes a child span.
-    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
-    log.info("traces on: OTLP/HTTP to %s as service %s", endpoint, name)
+    # The webhook sender and the JWKS fetcher speak httpx (the openai SDK speaks httpx2, which
+    # has no instrumentation: model calls get Parley's own spans).
+    HTTPXClientInstrumentor().instrument(
+        tracer_provider=provider,
+        request_hook=_redact_request,
+        async_request_hook=_redact_async_request,
+    )
+    log.info("traces on: OTLP/HTTP to %s as service %s", _origin(endpoint), name)
     return provider.get_tracer("parley")
 
 
@@ -86,3 +93,35 @@ def instrument_engine(engine: Engine) -> None:
         "db.client.connections.usage", unit="connections"
     )
     EngineTracer(trace.get_tracer(scope), engine, usage)  # type: ignore[no-untyped-call]
+
+
+def redact_query(url: str) -> str:
+    """`url` (or a bare query string) with every query value replaced: webhook URLs and
+    `?token=` may carry secrets, and spans must not."""
+    if "?" not in url and "://" not in url:
+        return urlencode([(k, "REDACTED") for k, _ in parse_qsl(url, keep_blank_values=True)])
+    parts = urlsplit(url)
+    if not parts.query:
+        return url
+    query = urlencode([(k, "REDACTED") for k, _ in parse_qsl(parts.query, keep_blank_values=True)])
+    return urlunsplit(parts._replace(query=query))
+
+
+def _redact_request(span: trace.Span, request: Any) -> None:
+    if not span.is_recording():
+        return
+    attributes = getattr(span, "attributes", None) or {}
+    for key in ("http.url", "url.full"):
+        value = attributes.get(key)
+        if isinstance(value, str):
+            span.set_attribute(key, redact_query(value))
+
+
+async def _redact_async_request(span: trace.Span, request: Any) -> None:
+    _redact_request(span, request)
+
+
+def _origin(url: str) -> str:
+    """Scheme, host and port only: a collector URL may carry credentials."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname}" + (f":{parts.port}" if parts.port else "")

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -18,8 +19,10 @@ import pytest
 from fakellm import FakeLLM
 from tests.conftest import TIERS, running_stack
 from tests.ops.otlp_receiver import OtlpReceiver, ReceivedSpan
-from tests.stack import ROOT, Stack
+from tests.stack import ROOT, Stack, free_port, make_token
 from tests.worker.support import tag
+
+SECRET = uuid.uuid4().hex
 
 
 @pytest.fixture
@@ -59,6 +62,21 @@ def _turn_spans(receiver: OtlpReceiver, run_id: str, timeout: float = 30) -> lis
         time.sleep(0.2)
 
 
+def _wait_spans(receiver: OtlpReceiver, url_part: str, timeout: float = 30) -> list[ReceivedSpan]:
+    """The HTTP spans whose URL or path mentions `url_part`, once there are any."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = [
+            s
+            for s in receiver.snapshot()
+            if any(url_part in str(s.attributes.get(k, "")) for k in ("http.url", "http.target"))
+        ]
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"no span for {url_part}"
+        time.sleep(0.2)
+
+
 class Trace:
     """One trace's spans, by id."""
 
@@ -87,7 +105,11 @@ def test_a_turn_is_one_trace_from_request_to_tool_call(
     title = f"trace the turn {tag()}"
     api = traced_stack.client()
     # The endpoint fails the first call once (503): retried within the same model call span.
-    run = api.turn(f"Add a task to {title} [[error_times=1,503]]")
+    # Its webhook URL has a secret in its query; nothing listens there (the attempt still runs).
+    hook = f"http://127.0.0.1:{free_port()}/hook?key=hook-{SECRET}"
+    run = api.turn(f"Add a task to {title} [[error_times=1,503]]", webhook_url=hook)
+    # A bearer token in a query string (the WebSocket's way in) must not reach a span either.
+    api.get("/v1/ws", params={"token": f"ws-{SECRET}"})
     api.close()
     assert run["status"] == "completed", run
     [call] = run["output"]["tool_calls"]
@@ -97,10 +119,13 @@ def test_a_turn_is_one_trace_from_request_to_tool_call(
     turn = _check_request_to_turn(trace, run)
     _check_model_and_tool_calls(trace, turn, run)
 
-    # Never the conversation's text nor the tool's arguments or result.
+    # Never the conversation's text, the tool's arguments or result, nor a secret of a URL.
+    deliveries = [s for s in _wait_spans(receiver, "hook") if s.service == "parley-worker"]
+    assert deliveries and all("REDACTED" in s.attributes["http.url"] for s in deliveries)
+    assert _wait_spans(receiver, "/v1/ws")
     everything = json.dumps([s.attributes for s in receiver.snapshot()])
-    assert title not in everything
-    assert run["output"]["response"] not in everything
+    for private in (title, run["output"]["response"], SECRET, make_token(api.user)):
+        assert private not in everything
     assert set(receiver.paths) == {"/v1/traces"}
 
 

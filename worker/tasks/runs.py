@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shared import logcontext, telemetry
+from shared import logcontext
 from shared.celery_app import celery_app
 from worker.runs.sweep import sweep
 from worker.runtime import runtime
@@ -13,10 +13,8 @@ def execute(run_id: str) -> bool:
     """Claim one chat turn and start it on the process loop (safe to deliver twice: the claim
     lets one execution through); True if this worker took it."""
     rt = runtime()
-    # The loop's tasks do not inherit this thread's context: the ids and the trace (this
-    # task's span, child of the API request's) go along explicitly.
-    admit = logcontext.bound(rt.inflight.admit(rt, run_id), **logcontext.current())
-    return rt.call(telemetry.carried(admit))
+    # The loop's tasks do not inherit this thread's context: the ids go along explicitly.
+    return rt.call(logcontext.bound(rt.inflight.admit(rt, run_id), **logcontext.current()))
 
 
 @celery_app.task(name="runs.sweep", acks_late=True)  # type: ignore[untyped-decorator]
