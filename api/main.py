@@ -26,6 +26,7 @@ from api.routes import (
     webhooks,
 )
 from api.security import require_exact_scope, require_scope
+from shared import telemetry
 from shared.auth.jwks import JwksVerifier
 from shared.config import Settings, get_settings
 from shared.db import Database
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app; resources open in the lifespan so importing stays side-effect free."""
     settings = settings or get_settings()
+    telemetry.setup(settings, "api")
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -132,6 +134,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(chatkit.page_router)
     # Parley's todo tools for external MCP clients, with the same bearer auth (api/mcp_server.py).
     mcp_server.install(app)
+    if telemetry.enabled():
+        from api.tracing import instrument
+
+        instrument(app)
     return app
 
 

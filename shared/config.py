@@ -190,6 +190,15 @@ class Settings(BaseSettings):
         "without it /metrics is closed in production.",
     )
     docs_enabled: bool = Field(True, description="Serve /docs, /redoc and /openapi.json.")
+    otel_exporter_otlp_endpoint: str | None = Field(
+        None,
+        pattern=r"^https?://\S+$",
+        description="OTLP/HTTP collector base URL (traces go to its /v1/traces); set, the API "
+        "and workers send OpenTelemetry traces; unset, tracing is off and costs nothing.",
+    )
+    otel_service_name: str | None = Field(
+        None, description="service.name of this process's spans (default parley-api/-worker)."
+    )
 
     @field_validator("database_url")
     @classmethod

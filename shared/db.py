@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
+from shared import telemetry
 from shared.config import get_settings
 
 NAMING_CONVENTION = {
@@ -152,6 +153,7 @@ class Database:
 
     def __init__(self, url: str | None = None, *, pool_size: int | None = None) -> None:
         self.engine = make_engine(url, pool_size=pool_size)
+        telemetry.instrument_engine(self.engine.sync_engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager

@@ -7,8 +7,9 @@ from typing import Any
 
 from celery.signals import celeryd_after_setup, task_prerun, worker_init, worker_shutdown
 
-from shared import logcontext
+from shared import logcontext, telemetry
 from shared.celery_app import REQUEST_ID_HEADER, celery_app
+from shared.config import get_settings
 from shared.logging import configure_logging
 from worker import watchdog as _watchdog  # noqa: F401  (restarts a wedged consumer)
 from worker.tasks import runs as _runs  # noqa: F401  (registers the tasks)
@@ -32,6 +33,8 @@ def _on_init(**_: Any) -> None:
     first task instead, a fresh worker's first turn waited seconds for it on a busy machine."""
     from worker.runtime import runtime
 
+    # Before the runtime: its database engines and the first task are traced from the start.
+    telemetry.setup(get_settings(), "worker")
     try:
         runtime()
     except Exception:  # the first task builds it again, and reports why if it still fails

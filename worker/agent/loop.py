@@ -18,6 +18,7 @@ from mcp.types import RequestParamsMeta
 from sqlalchemy import update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared import telemetry
 from shared.conversations import service as conversations
 from shared.db import Database, utcnow
 from shared.events import store as events
@@ -26,6 +27,7 @@ from shared.ids import new_id
 from shared.runs import tool_calls as ledger
 from shared.runs.models import Run, ToolCall
 from shared.runs.status import RunStatus, ToolCallStatus
+from worker.agent import spans
 from worker.agent.messages import (
     assistant_tool_message,
     history_messages,
@@ -138,7 +140,9 @@ class AgentLoop:
                 state.content += text
                 await on_delta(text)
 
-            reply = await self.model.complete(messages, tools, collect)
+            with telemetry.span(*spans.model_call(self.model, step)) as span:
+                reply = await self.model.complete(messages, tools, collect)
+                telemetry.annotate(span, spans.model_reply(reply))
             state.usage = state.usage + reply.usage
             state.steps = step + 1
             if not reply.tool_calls:
@@ -199,6 +203,14 @@ class AgentLoop:
         return calls
 
     async def _execute(self, client: Client, turn: Turn, call: ToolCall) -> None:
+        """`_run_call` in the call's span: which tool, and whether it worked (never arguments)."""
+        recorded = call.status == ToolCallStatus.COMPLETED
+        with telemetry.span(*spans.tool_call(call)) as span:
+            await self._run_call(client, turn, call)
+            outcome = "recorded" if recorded else "error" if call.is_error else "ok"
+            telemetry.annotate(span, {"parley.tool.outcome": outcome})
+
+    async def _run_call(self, client: Client, turn: Turn, call: ToolCall) -> None:
         """Run one call unless its result is recorded; record what the tool did not."""
         if call.status == ToolCallStatus.COMPLETED:
             return

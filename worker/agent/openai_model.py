@@ -17,6 +17,7 @@ from openai.types.chat import (
     ChatCompletionToolParam,
 )
 
+from shared import telemetry
 from shared.config import Settings
 from shared.provider.limits import ProviderLimiter
 from worker.agent import waiting
@@ -73,6 +74,7 @@ class OpenAIModel:
                     raise
                 delay = retry_after if retry_after is not None else _backoff(attempt)
                 log.warning("model call failed (%s); retry %d in %.2fs", exc.code, attempt, delay)
+                telemetry.event("retry", {"error.type": exc.code, "parley.attempt": attempt})
                 if exc.code == "llm_rate_limited" and retry_after is not None:
                     # Every worker process waits it out, not just this call: the next
                     # `limiter.call` anywhere sleeps until then (and says so in its run).

@@ -9,6 +9,7 @@ import uuid
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from shared import telemetry
 from worker.agent.loop import ToolInfrastructureError, TurnState
 from worker.runs import claim
 from worker.runs.claim import Started
@@ -30,21 +31,39 @@ async def execute_run(rt: Runtime, run_id: str) -> None:
 
 
 async def run_claimed(rt: Runtime, started: Started) -> None:
-    """Supervise a claimed turn and record its ending, exactly once."""
+    """Supervise a claimed turn and record its ending, exactly once, in the turn's span (a child
+    of the runs.execute task's, itself a child of the API request that submitted the turn)."""
+    turn = started.turn
+    attributes: telemetry.Attributes = {
+        "parley.run_id": turn.run_id,
+        "parley.conversation_id": turn.conversation_id,
+        "parley.attempt": started.attempt,
+    }
+    with telemetry.span("parley.turn", attributes) as span:
+        outcome = await _attempt(rt, started)
+        telemetry.annotate(span, {"parley.turn.outcome": outcome})
+
+
+async def _attempt(rt: Runtime, started: Started) -> str:
+    """One attempt at a claimed turn; says how it went (a run status, or why it has none)."""
     run_id, token = started.turn.run_id, started.token
     log.info("run %s: started (attempt %d)", run_id, started.attempt)
     state = TurnState()
     try:
         ending = await supervise(rt, started, state)
-        if ending is not None:
-            await record_ending(rt, started.turn, token, state, ending)
+        if ending is None:
+            return "lease_lost"
+        await record_ending(rt, started.turn, token, state, ending)
+        return str(ending.status)
     except asyncio.CancelledError:
         # The worker is shutting down: hand the run back now rather than when its lease lapses.
         await release_for_retry(rt, run_id, token, "shutdown")
         raise
     except TRANSIENT as exc:
         await release_for_retry(rt, run_id, token, type(exc).__name__)
+        return "released"
     except Exception:
         log.exception("run %s: unexpected error", run_id)
         ending = failed(state, "internal_error", "the worker hit an unexpected error")
         await record_ending(rt, started.turn, token, state, ending)
+        return str(ending.status)
