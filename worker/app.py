@@ -9,6 +9,7 @@ from celery.signals import celeryd_after_setup, task_prerun, worker_init, worker
 
 from shared import logcontext
 from shared.celery_app import REQUEST_ID_HEADER, celery_app
+from shared.config import get_settings
 from shared.logging import configure_logging
 from worker import watchdog as _watchdog  # noqa: F401  (restarts a wedged consumer)
 from worker.tasks import runs as _runs  # noqa: F401  (registers the tasks)
@@ -30,8 +31,11 @@ def _name_logs(sender: str, **_: Any) -> None:
 def _on_init(**_: Any) -> None:
     """Build the runtime (loop, pools, model client, MCP server) before consuming: built on the
     first task instead, a fresh worker's first turn waited seconds for it on a busy machine."""
+    from worker import metrics
     from worker.runtime import runtime
 
+    settings = get_settings()
+    metrics.serve(settings.worker_metrics_port, settings.worker_metrics_address)
     try:
         runtime()
     except Exception:  # the first task builds it again, and reports why if it still fails

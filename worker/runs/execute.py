@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from worker import metrics
 from worker.agent.loop import ToolInfrastructureError, TurnState
 from worker.runs import claim
 from worker.runs.claim import Started
@@ -20,6 +22,10 @@ log = logging.getLogger(__name__)
 
 # Outages and an exhausted connection pool: retry the turn later, do not fail it.
 TRANSIENT = (ToolInfrastructureError, OSError, OperationalError, DBAPIError, PoolTimeout)
+# How a turn attempt ended when it recorded no status (the `status` label of its metrics).
+LEASE_LOST = "lease_lost"  # another worker owns the run now
+HANDED_BACK = "handed_back"  # released for another attempt (an outage, or shutdown)
+CRASHED = "crashed"  # not even its failure could be recorded; the sweeper takes it over
 
 
 async def execute_run(rt: Runtime, run_id: str) -> None:
@@ -34,17 +40,26 @@ async def run_claimed(rt: Runtime, started: Started) -> None:
     run_id, token = started.turn.run_id, started.token
     log.info("run %s: started (attempt %d)", run_id, started.attempt)
     state = TurnState()
+    began = time.monotonic()
+    ended = CRASHED
     try:
         ending = await supervise(rt, started, state)
-        if ending is not None:
-            await record_ending(rt, started.turn, token, state, ending)
+        recorded = ending is not None and await record_ending(
+            rt, started.turn, token, state, ending
+        )
+        ended = ending.status if ending is not None and recorded else LEASE_LOST
     except asyncio.CancelledError:
         # The worker is shutting down: hand the run back now rather than when its lease lapses.
+        ended = HANDED_BACK
         await release_for_retry(rt, run_id, token, "shutdown")
         raise
     except TRANSIENT as exc:
+        ended = HANDED_BACK
         await release_for_retry(rt, run_id, token, type(exc).__name__)
     except Exception:
         log.exception("run %s: unexpected error", run_id)
         ending = failed(state, "internal_error", "the worker hit an unexpected error")
-        await record_ending(rt, started.turn, token, state, ending)
+        recorded = await record_ending(rt, started.turn, token, state, ending)
+        ended = ending.status if recorded else LEASE_LOST
+    finally:
+        metrics.turn_ended(ended, time.monotonic() - began)
