@@ -1,4 +1,5 @@
-"""`parley flower` against a running stack: basic auth enforced, and its API shows the turns."""
+"""`parley flower` against a running stack: basic auth enforced, its API shows the turns, and
+its tasks page is what the README shows (`PARLEY_SCREENSHOT_DIR=docs` writes docs/flower.png)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from fakellm import FakeLLM
 from shared.cli.argv import console_script
+from tests.browser.conftest import CHROMIUM, DESKTOP, FLAGS
+from tests.browser.conftest import screenshots as screenshots  # the same PARLEY_SCREENSHOT_DIR
 from tests.conftest import running_stack
 from tests.stack import Stack, free_port
 
@@ -59,7 +63,34 @@ def stack(request: pytest.FixtureRequest, llm: FakeLLM, tmp_path: Path) -> Itera
         yield s
 
 
-def test_flower_needs_its_password_and_lists_the_turn_that_just_ran(stack: Stack) -> None:
+def _screenshot_tasks_page(url: str, path: Path, run_ids: list[str]) -> None:
+    """Flower's tasks page, filtered to the turns, as an operator sees it in Chromium (Debian's
+    binary through Playwright, as the browser tests launch it)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser-deps` (Debian's chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=FLAGS, headless=True
+        )
+        try:
+            context = browser.new_context(
+                viewport=DESKTOP,  # type: ignore[arg-type]
+                http_credentials={"username": CREDENTIALS[0], "password": CREDENTIALS[1]},
+            )
+            page = context.new_page()
+            page.goto(f"{url}/tasks?name=runs.execute")
+            rows = page.locator("#tasks-table tbody tr")
+            for run_id in run_ids:  # every turn listed, with its state
+                expect(rows.filter(has_text=run_id)).to_contain_text("SUCCESS", timeout=30_000)
+            page.screenshot(path=str(path))
+        finally:
+            browser.close()
+    assert path.stat().st_size > 10_000
+
+
+def test_flower_needs_its_password_and_lists_the_turn_that_just_ran(
+    stack: Stack, screenshots: Path
+) -> None:
     # Task events cost broker messages per turn: off until a Flower asks for them.
     assert "task events: OFF" in stack.procs["worker"].log()
     assert "enabled by remote" not in stack.procs["worker"].log()
@@ -84,6 +115,10 @@ def test_flower_needs_its_password_and_lists_the_turn_that_just_ran(stack: Stack
         task = _task_of_run(url, run["id"])
         assert task["name"] == "runs.execute"
         assert task["worker"] and task["received"] and task["succeeded"]
+        more = [api.turn(m)["id"] for m in ("Show me all my tasks", "Add a task to call mum")]
+        for run_id in more:
+            _task_of_run(url, run_id)
+        _screenshot_tasks_page(url, screenshots / "flower.png", [run["id"], *more])
         api.close()
     finally:
         stack.kill("flower")
