@@ -50,8 +50,9 @@ def _task_of_run(url: str, run_id: str, seconds: float = 30) -> dict[str, Any]:
             f"{url}/api/tasks", params={"taskname": "runs.execute"}, auth=CREDENTIALS, timeout=10
         ).json()
         seen = {i: t for i, t in tasks.items() if run_id in str(t.get("args"))}
-        if any(t["state"] == "SUCCESS" for t in seen.values()):
-            return next(t for t in seen.values() if t["state"] == "SUCCESS")
+        for task_id, task in seen.items():
+            if task["state"] == "SUCCESS":
+                return {**task, "uuid": task_id}
         time.sleep(0.3)
     raise AssertionError(f"Flower never showed run {run_id} succeed: {seen}")
 
@@ -63,7 +64,7 @@ def stack(request: pytest.FixtureRequest, llm: FakeLLM, tmp_path: Path) -> Itera
         yield s
 
 
-def _screenshot_tasks_page(url: str, path: Path, run_ids: list[str]) -> None:
+def _screenshot_tasks_page(url: str, path: Path, task_ids: list[str]) -> None:
     """Flower's tasks page, filtered to the turns, as an operator sees it in Chromium (Debian's
     binary through Playwright, as the browser tests launch it)."""
     if not CHROMIUM.exists():
@@ -80,8 +81,8 @@ def _screenshot_tasks_page(url: str, path: Path, run_ids: list[str]) -> None:
             page = context.new_page()
             page.goto(f"{url}/tasks?name=runs.execute")
             rows = page.locator("#tasks-table tbody tr")
-            for run_id in run_ids:  # every turn listed, with its state
-                expect(rows.filter(has_text=run_id)).to_contain_text("SUCCESS", timeout=30_000)
+            for task_id in task_ids:  # every turn's task listed, with its state
+                expect(rows.filter(has_text=task_id)).to_contain_text("SUCCESS", timeout=30_000)
             page.screenshot(path=str(path))
         finally:
             browser.close()
@@ -116,9 +117,8 @@ def test_flower_needs_its_password_and_lists_the_turn_that_just_ran(
         assert task["name"] == "runs.execute"
         assert task["worker"] and task["received"] and task["succeeded"]
         more = [api.turn(m)["id"] for m in ("Show me all my tasks", "Add a task to call mum")]
-        for run_id in more:
-            _task_of_run(url, run_id)
-        _screenshot_tasks_page(url, screenshots / "flower.png", [run["id"], *more])
+        tasks = [task["uuid"], *(_task_of_run(url, run_id)["uuid"] for run_id in more)]
+        _screenshot_tasks_page(url, screenshots / "flower.png", tasks)
         api.close()
     finally:
         stack.kill("flower")
