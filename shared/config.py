@@ -139,6 +139,16 @@ class Settings(BaseSettings):
     worker_processes: int | None = Field(
         None, ge=1, description="Worker processes `parley worker` runs; unset: one per core."
     )
+    worker_metrics_port: int | None = Field(
+        None,
+        ge=1,
+        le=65535,
+        description="Prometheus port of a worker process; `parley worker` gives process N "
+        "this port + N - 1. Unset: no metrics server.",
+    )
+    worker_metrics_address: str = Field(
+        "127.0.0.1", description="Address the worker metrics server listens on."
+    )
     db_pool_size: int = Field(
         5, ge=1, le=200, description="Database connections each process keeps open."
     )

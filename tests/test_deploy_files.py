@@ -1,4 +1,5 @@
-"""docker-compose.yml and the Dockerfile stay in step with the Procfile and docs/api.md.
+"""docker-compose.yml and the Dockerfile stay in step with the Procfile and docs/api.md, and the
+Grafana dashboard in deploy/ queries only metrics Parley exports.
 
 Docker is not run here: the files are parsed and checked against the Procfile (the source of
 truth for process commands), docs/api.md section 1 and shared/config.py (for variables). Only
@@ -7,6 +8,7 @@ files of this repository are read.
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ import yaml
 from pydantic import AliasChoices
 
 from shared.config import Settings
+from tests.prometheus import promql_metric_names, series_names
 from tests.stack import ROOT
 
 # The Procfile holds the long-running processes, so `honcho start` runs it as written; the
@@ -179,3 +182,65 @@ def test_flower_is_published_on_loopback_only() -> None:
     """Flower shows task arguments and can revoke tasks (CVE-2022-30034): never on 0.0.0.0."""
     ports = services()["flower"]["ports"]
     assert ports and all(str(p).startswith("127.0.0.1:") for p in ports)
+
+
+DASHBOARD = ROOT / "deploy" / "grafana" / "parley.json"
+
+
+def dashboard_queries() -> list[tuple[str, str]]:
+    """(panel title, PromQL expr) of every query of the Grafana dashboard, rows included."""
+    data = json.loads(DASHBOARD.read_text())
+    found: list[tuple[str, str]] = []
+
+    def walk(panels: list[dict[str, Any]]) -> None:
+        for panel in panels:
+            found.extend((panel["title"], t["expr"]) for t in panel.get("targets", []))
+            walk(panel.get("panels", []))
+
+    walk(data["panels"])
+    return found
+
+
+def exported_by_parley() -> set[str]:
+    """Every series the API's and a worker's registries export, read from the registries the
+    processes serve (the API's Metrics, and the worker's default registry of worker.metrics)."""
+    from prometheus_client import REGISTRY
+
+    from api.metrics import Metrics
+    from worker import metrics as _worker_metrics  # noqa: F401  (registers the worker's)
+
+    return series_names([*Metrics().registry.collect(), *REGISTRY.collect()])
+
+
+def test_every_dashboard_query_names_an_exported_metric() -> None:
+    exported = exported_by_parley()
+    queries = dashboard_queries()
+    assert len(queries) >= 20
+    used: set[str] = set()
+    for title, expr in queries:
+        names = promql_metric_names(expr)
+        assert names, f"{title}: no metric in {expr!r}"
+        assert names <= exported, f"{title}: {sorted(names - exported)} not exported"
+        used |= names
+    # The operators' figures of issue 13 are all on it.
+    for name in (
+        "parley_queue_depth",
+        "parley_worker_turns_in_flight",
+        "parley_worker_turn_duration_seconds_bucket",
+        "parley_worker_queue_wait_seconds_bucket",
+        "parley_worker_model_calls_total",
+        "parley_worker_model_tokens_total",
+        "parley_worker_tool_calls_total",
+        "parley_worker_webhook_deliveries_total",
+        "parley_worker_lease_losses_total",
+        "parley_worker_sweeper_runs_total",
+    ):
+        assert name in used, name
+
+
+def test_the_query_parser_finds_metric_names_only() -> None:
+    expr = (
+        'histogram_quantile(0.95, sum by (le, route) (rate(parley_x_bucket{status=~"5.."}'
+        "[$__rate_interval] offset 5m))) / on (instance) group_left up and parley_y"
+    )
+    assert promql_metric_names(expr) == {"parley_x_bucket", "up", "parley_y"}

@@ -29,12 +29,16 @@ def _name_logs(sender: str, **_: Any) -> None:
 
 @worker_init.connect  # type: ignore[untyped-decorator]
 def _on_init(**_: Any) -> None:
-    """Build the runtime (loop, pools, model client, MCP server) before consuming: built on the
-    first task instead, a fresh worker's first turn waited seconds for it on a busy machine."""
+    """Serve this process's metrics (WORKER_METRICS_PORT) and build the runtime (loop, pools,
+    model client, MCP server) before consuming: built on the first task instead, a fresh
+    worker's first turn waited seconds for it on a busy machine."""
+    from worker import metrics
     from worker.runtime import runtime
 
+    settings = get_settings()
     # Before the runtime: its database engines and the first task are traced from the start.
-    telemetry.setup(get_settings(), "worker")
+    telemetry.setup(settings, "worker")
+    metrics.serve(settings.worker_metrics_port, settings.worker_metrics_address)
     try:
         runtime()
     except Exception:  # the first task builds it again, and reports why if it still fails

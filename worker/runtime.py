@@ -23,6 +23,7 @@ from shared.db import Database
 from shared.events.bus import EventBus
 from shared.events.store import attach_bus
 from shared.tools.todo import build_todo_server
+from worker import metrics
 from worker.agent.loop import tool_specs
 from worker.agent.model import ChatModel, ToolSpec
 from worker.lease import LeaseKeeper
@@ -71,6 +72,8 @@ class Runtime:
         from worker.runs.inflight import InFlight
 
         self.inflight = InFlight(settings.worker_max_turns)
+        # Read at scrape time: no cost per turn.
+        metrics.TURNS_IN_FLIGHT.set_function(lambda: len(self.inflight))
 
     def _serve(self) -> None:
         asyncio.set_event_loop(self.loop)

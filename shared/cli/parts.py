@@ -77,7 +77,18 @@ def worker(
         f"worker{index}": worker_argv(worker_hostname(index), threads)
         for index in range(1, count + 1)
     }
-    raise typer.Exit(supervise(commands))
+    raise typer.Exit(supervise(commands, metrics_ports(settings.worker_metrics_port, count)))
+
+
+def metrics_ports(base: int | None, count: int) -> dict[str, dict[str, str]]:
+    """Process N's WORKER_METRICS_PORT: the configured port + N - 1, so each process of one
+    host is its own scrape target on a predictable port (none when unset)."""
+    if base is None:
+        return {}
+    return {
+        f"worker{index}": {"WORKER_METRICS_PORT": str(base + index - 1)}
+        for index in range(1, count + 1)
+    }
 
 
 def beat() -> None:

@@ -8,6 +8,7 @@ too; one that signals only the supervisor (Docker's PID 1) gets its signal forwa
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import subprocess
 import time
@@ -26,8 +27,10 @@ def describe(returncode: int) -> str:
     return f"exit code {returncode}"
 
 
-def supervise(commands: dict[str, list[str]]) -> int:
+def supervise(commands: dict[str, list[str]], env: dict[str, dict[str, str]] | None = None) -> int:
     """Start every command, wait until all have exited, and return the exit status.
+
+    `env` adds variables to a named child's environment (each its own metrics port).
 
     SIGTERM or SIGINT asks every child for a warm shutdown (SIGTERM: Celery finishes the turns
     in flight; it is forwarded as SIGTERM even for SIGINT, since a terminal's Ctrl-C already
@@ -55,7 +58,8 @@ def supervise(commands: dict[str, list[str]]) -> int:
         for name, argv in commands.items():
             if stopping:
                 break
-            children[name] = subprocess.Popen(argv)
+            extra = (env or {}).get(name)
+            children[name] = subprocess.Popen(argv, env={**os.environ, **extra} if extra else None)
             log.info("started %s (pid %d)", name, children[name].pid)
         ended: set[str] = set()
         while len(ended) < len(children):

@@ -1,4 +1,5 @@
-"""`parley flower` against a running stack: basic auth enforced, and its API shows the turns."""
+"""`parley flower` against a running stack: basic auth enforced, its API shows the turns, and
+its tasks page is what the README shows (`PARLEY_SCREENSHOT_DIR=docs` writes docs/flower.png)."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect, sync_playwright
 
 from fakellm import FakeLLM
 from shared.cli.argv import console_script
+from tests.browser.conftest import CHROMIUM, DESKTOP, FLAGS
+from tests.browser.conftest import screenshots as screenshots  # the same PARLEY_SCREENSHOT_DIR
 from tests.conftest import running_stack
 from tests.stack import Stack, free_port
 
@@ -46,8 +50,9 @@ def _task_of_run(url: str, run_id: str, seconds: float = 30) -> dict[str, Any]:
             f"{url}/api/tasks", params={"taskname": "runs.execute"}, auth=CREDENTIALS, timeout=10
         ).json()
         seen = {i: t for i, t in tasks.items() if run_id in str(t.get("args"))}
-        if any(t["state"] == "SUCCESS" for t in seen.values()):
-            return next(t for t in seen.values() if t["state"] == "SUCCESS")
+        for task_id, task in seen.items():
+            if task["state"] == "SUCCESS":
+                return {**task, "uuid": task_id}
         time.sleep(0.3)
     raise AssertionError(f"Flower never showed run {run_id} succeed: {seen}")
 
@@ -59,7 +64,34 @@ def stack(request: pytest.FixtureRequest, llm: FakeLLM, tmp_path: Path) -> Itera
         yield s
 
 
-def test_flower_needs_its_password_and_lists_the_turn_that_just_ran(stack: Stack) -> None:
+def _screenshot_tasks_page(url: str, path: Path, task_ids: list[str]) -> None:
+    """Flower's tasks page, filtered to the turns, as an operator sees it in Chromium (Debian's
+    binary through Playwright, as the browser tests launch it)."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"no Chromium at {CHROMIUM}: run `make browser-deps` (Debian's chromium)")
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=FLAGS, headless=True
+        )
+        try:
+            context = browser.new_context(
+                viewport=DESKTOP,  # type: ignore[arg-type]
+                http_credentials={"username": CREDENTIALS[0], "password": CREDENTIALS[1]},
+            )
+            page = context.new_page()
+            page.goto(f"{url}/tasks?name=runs.execute")
+            rows = page.locator("#tasks-table tbody tr")
+            for task_id in task_ids:  # every turn's task listed, with its state
+                expect(rows.filter(has_text=task_id)).to_contain_text("SUCCESS", timeout=30_000)
+            page.screenshot(path=str(path))
+        finally:
+            browser.close()
+    assert path.stat().st_size > 10_000
+
+
+def test_flower_needs_its_password_and_lists_the_turn_that_just_ran(
+    stack: Stack, screenshots: Path
+) -> None:
     # Task events cost broker messages per turn: off until a Flower asks for them.
     assert "task events: OFF" in stack.procs["worker"].log()
     assert "enabled by remote" not in stack.procs["worker"].log()
@@ -84,6 +116,9 @@ def test_flower_needs_its_password_and_lists_the_turn_that_just_ran(stack: Stack
         task = _task_of_run(url, run["id"])
         assert task["name"] == "runs.execute"
         assert task["worker"] and task["received"] and task["succeeded"]
+        more = [api.turn(m)["id"] for m in ("Show me all my tasks", "Add a task to call mum")]
+        tasks = [task["uuid"], *(_task_of_run(url, run_id)["uuid"] for run_id in more)]
+        _screenshot_tasks_page(url, screenshots / "flower.png", tasks)
         api.close()
     finally:
         stack.kill("flower")

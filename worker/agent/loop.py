@@ -9,6 +9,7 @@ their effect (exactly once).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -27,6 +28,7 @@ from shared.ids import new_id
 from shared.runs import tool_calls as ledger
 from shared.runs.models import Run, ToolCall
 from shared.runs.status import RunStatus, ToolCallStatus
+from worker import metrics
 from worker.agent import spans
 from worker.agent.messages import (
     assistant_tool_message,
@@ -110,12 +112,14 @@ class AgentLoop:
         self.tools = tools  # None: list them from the client
         # Tools whose server completes the ledger row and writes the completed event itself.
         self.self_recording = self_recording
+        self.offered: frozenset[str] = frozenset()  # tool names offered this turn (metrics)
 
     async def run(
         self, turn: Turn, client: Client, state: TurnState, on_delta: DeltaCallback
     ) -> str:
         """Drive the turn to its final text; raises TurnFailed or ToolInfrastructureError."""
         tools = self.tools if self.tools is not None else await tool_specs(client)
+        self.offered = frozenset(t["function"]["name"] for t in tools)
         messages, earlier_calls = await self._context(turn)
         step = 0
         for step_calls in _by_step(earlier_calls):
@@ -215,17 +219,29 @@ class AgentLoop:
         if call.status == ToolCallStatus.COMPLETED:
             return
         arguments = call.arguments
+        tool = metrics.tool_label(call.tool_name, self.offered)
         if "__invalid_json__" in arguments:
             result: Any = "Error: the tool arguments were not valid JSON"
             is_error = True
+            metrics.tool_call(tool, "invalid_arguments", None)
         else:
-            outcome = await client.call_tool(
-                call.tool_name,
-                arguments,
-                meta=cast(RequestParamsMeta, {"user_id": turn.user_id, "call_key": call.call_key}),
-            )
+            began = time.monotonic()
+            try:
+                outcome = await client.call_tool(
+                    call.tool_name,
+                    arguments,
+                    meta=cast(
+                        RequestParamsMeta, {"user_id": turn.user_id, "call_key": call.call_key}
+                    ),
+                )
+            except Exception:
+                metrics.tool_call(tool, "crashed", time.monotonic() - began)
+                raise
             result, is_error = tool_result_value(outcome)
-            if is_error and result == f"Error executing tool {call.tool_name}":
+            crashed = is_error and result == f"Error executing tool {call.tool_name}"
+            ended = "crashed" if crashed else "error" if is_error else "ok"
+            metrics.tool_call(tool, ended, time.monotonic() - began)
+            if crashed:
                 # The SDK hides an unexpected exception's message: an outage, not a model error.
                 raise ToolInfrastructureError(f"tool {call.tool_name} crashed")
             if call.tool_name in self.self_recording:  # as its server recorded it

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from dataclasses import dataclass, field
 from typing import cast
 
@@ -20,6 +21,7 @@ from openai.types.chat import (
 from shared import telemetry
 from shared.config import Settings
 from shared.provider.limits import ProviderLimiter
+from worker import metrics
 from worker.agent import waiting
 from worker.agent.model import (
     ChatMessage,
@@ -67,7 +69,7 @@ class OpenAIModel:
 
             try:
                 async with self.limiter.call(waiting.report):
-                    return await self._stream_once(messages, tools, tracking_delta)
+                    return await self._observed(messages, tools, tracking_delta)
             except ModelError as exc:
                 retry_after = getattr(exc, "retry_after", None)
                 if streamed or not getattr(exc, "retryable", False) or attempt == MAX_ATTEMPTS:
@@ -82,6 +84,26 @@ class OpenAIModel:
                 else:
                     await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+    async def _observed(
+        self, messages: list[ChatMessage], tools: list[ToolSpec], on_delta: DeltaCallback
+    ) -> ModelReply:
+        """One request, counted and timed by outcome (worker.metrics); the limiter's wait is
+        not part of its time."""
+        began = time.monotonic()
+        outcome, usage = "cancelled", Usage()
+        try:
+            reply = await self._stream_once(messages, tools, on_delta)
+            outcome, usage = "ok", reply.usage
+            return reply
+        except ModelError as exc:
+            outcome = exc.code
+            raise
+        except Exception:
+            outcome = "error"
+            raise
+        finally:
+            metrics.model_call(self.name, outcome, time.monotonic() - began, usage)
 
     async def _stream_once(
         self, messages: list[ChatMessage], tools: list[ToolSpec], on_delta: DeltaCallback

@@ -17,6 +17,7 @@ from shared.runs import states
 from shared.runs import tool_calls as ledger
 from shared.runs.models import Run
 from shared.uow import unit_of_work
+from worker import metrics
 from worker.agent.loop import Turn, load_history
 from worker.agent.model import Usage
 from worker.runs import fairness
@@ -78,7 +79,10 @@ async def start(rt: Runtime, run_id: str, token: str) -> Started | None:
         # Only a retry can find calls of an earlier attempt.
         earlier = list(await ledger.for_run(session, run.id)) if run.attempts > 1 else []
     turn = dataclasses.replace(turn, history=history, earlier_calls=earlier)
-    return Started(turn, token, run.attempts, run.started_at or utcnow())
+    started_at = run.started_at or utcnow()
+    if run.attempts == 1:  # a retry's wait is the sweeper's, not the queue's
+        metrics.QUEUE_WAIT.observe(max(0.0, (started_at - run.created_at).total_seconds()))
+    return Started(turn, token, run.attempts, started_at)
 
 
 async def _write_user_message(session: AsyncSession, run: Run) -> None:

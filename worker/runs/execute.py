@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 import uuid
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared import telemetry
+from worker import metrics
 from worker.agent.loop import ToolInfrastructureError, TurnState
 from worker.runs import claim
 from worker.runs.claim import Started
@@ -21,6 +23,10 @@ log = logging.getLogger(__name__)
 
 # Outages and an exhausted connection pool: retry the turn later, do not fail it.
 TRANSIENT = (ToolInfrastructureError, OSError, OperationalError, DBAPIError, PoolTimeout)
+# How a turn attempt ended when it recorded no status (the `status` label of its metrics).
+LEASE_LOST = "lease_lost"  # another worker owns the run now
+HANDED_BACK = "handed_back"  # released for another attempt (an outage, or shutdown)
+CRASHED = "crashed"  # not even its failure could be recorded; the sweeper takes it over
 
 
 async def execute_run(rt: Runtime, run_id: str) -> None:
@@ -39,9 +45,17 @@ async def run_claimed(rt: Runtime, started: Started) -> None:
         "parley.conversation_id": turn.conversation_id,
         "parley.attempt": started.attempt,
     }
+    began = time.monotonic()
+    outcome = CRASHED
     with telemetry.span("parley.turn", attributes) as span:
-        outcome = await _attempt(rt, started)
-        telemetry.annotate(span, {"parley.turn.outcome": outcome})
+        try:
+            outcome = await _attempt(rt, started)
+        except asyncio.CancelledError:
+            outcome = HANDED_BACK
+            raise
+        finally:
+            telemetry.annotate(span, {"parley.turn.outcome": outcome})
+            metrics.turn_ended(outcome, time.monotonic() - began)
 
 
 async def _attempt(rt: Runtime, started: Started) -> str:
@@ -52,18 +66,18 @@ async def _attempt(rt: Runtime, started: Started) -> str:
     try:
         ending = await supervise(rt, started, state)
         if ending is None:
-            return "lease_lost"
-        await record_ending(rt, started.turn, token, state, ending)
-        return str(ending.status)
+            return LEASE_LOST
+        recorded = await record_ending(rt, started.turn, token, state, ending)
+        return str(ending.status) if recorded else LEASE_LOST
     except asyncio.CancelledError:
         # The worker is shutting down: hand the run back now rather than when its lease lapses.
         await release_for_retry(rt, run_id, token, "shutdown")
         raise
     except TRANSIENT as exc:
         await release_for_retry(rt, run_id, token, type(exc).__name__)
-        return "released"
+        return HANDED_BACK
     except Exception:
         log.exception("run %s: unexpected error", run_id)
         ending = failed(state, "internal_error", "the worker hit an unexpected error")
-        await record_ending(rt, started.turn, token, state, ending)
-        return str(ending.status)
+        recorded = await record_ending(rt, started.turn, token, state, ending)
+        return str(ending.status) if recorded else LEASE_LOST

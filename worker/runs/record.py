@@ -27,8 +27,9 @@ RETRY_DELAY_SECONDS = 2.0
 
 async def record_ending(
     rt: Runtime, turn: Turn, token: str, state: TurnState, ending: Ending
-) -> None:
-    """Terminal status, output and the assistant message commit together, or not at all."""
+) -> bool:
+    """Terminal status, output and the assistant message commit together, or not at all;
+    False if the lease was lost first (nothing recorded)."""
     # Sent from this process after the commit (no broker trip); the outbox row stays the
     # durable record a sweeper retries from.
     local = {DELIVER_TASK: functools.partial(start_delivery, rt)}
@@ -68,8 +69,9 @@ async def record_ending(
             await fairness.dispatch_waiting(uow.session, uow.dispatcher, turn.user_id)
     if run is None:
         log.warning("run %s: lease lost before it ended; leaving it to its new owner", turn.run_id)
-    else:
-        log.info("run %s: %s", turn.run_id, ending.status)
+        return False
+    log.info("run %s: %s", turn.run_id, ending.status)
+    return True
 
 
 async def release_for_retry(rt: Runtime, run_id: str, token: str, why: str) -> None:

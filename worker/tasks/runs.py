@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from shared import logcontext
 from shared.celery_app import celery_app
+from worker import metrics
 from worker.runs.sweep import sweep
 from worker.runtime import runtime
 
@@ -21,4 +22,8 @@ def execute(run_id: str) -> bool:
 def sweep_runs() -> dict[str, int]:
     """Re-dispatch runs whose message or worker was lost."""
     rt = runtime()
-    return rt.call(sweep(rt))
+    counts = rt.call(sweep(rt))
+    for action, count in counts.items():  # counted once the sweep has committed
+        if count:
+            metrics.SWEEPER_RUNS.labels(action).inc(count)
+    return counts

@@ -13,6 +13,7 @@ from shared.webhooks import outbox
 from shared.webhooks import service as webhooks
 from shared.webhooks.models import WebhookMessage
 from shared.webhooks.signing import signed_headers
+from worker import metrics
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,8 @@ async def deliver(rt: Runtime, message_id: str) -> str | None:
         if ready:
             headers = signed_headers(keys, claimed.id, claimed.payload, utcnow())
             result = await rt.webhooks.post(claimed.url, claimed.payload.encode(), headers)
+            metrics.WEBHOOK_DELIVERIES.labels(result.outcome).inc()
+            metrics.WEBHOOK_DURATION.observe(result.duration_ms / 1000)
     if not ready:
         # This host (or the process) is saturated: back to the outbox, not a queue in memory.
         async with rt.database.transaction() as session:
