@@ -9,6 +9,7 @@ broker). Which worker ran a turn is read from the workers' own logs: each proces
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 import time
@@ -56,6 +57,10 @@ def served_by(stack: Stack) -> dict[str, set[str]]:
     }
 
 
+def moment(stamp: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(stamp)
+
+
 def wait_status(api: Api, run_id: str, status: str, seconds: float = 30) -> None:
     deadline = time.monotonic() + seconds
     while api.get(f"/v1/runs/{run_id}").json()["status"] != status:
@@ -86,7 +91,7 @@ def test_turns_run_in_order_once_each_and_on_both_workers(
         ordered = [final[r["id"]] for r in runs[conversation_id]]
         # One at a time, in submit order: each turn started after the one before it ended.
         for before, after in zip(ordered, ordered[1:], strict=False):
-            assert after["started_at"] >= before["finished_at"], (before, after)
+            assert moment(after["started_at"]) >= moment(before["finished_at"]), (before, after)
         messages = apis[1].messages(conversation_id)
         assert [m["role"] for m in messages] == ["user", "assistant"] * TURNS_EACH
         for k in range(TURNS_EACH):
