@@ -119,10 +119,20 @@ class Stack:
     procs: dict[str, Proc] = field(default_factory=dict)
     redis_server: RedisServer | None = None
     rabbit_vhost: RabbitVhost | None = None
+    # Scale-out: API processes "web", "web2", … (the first on api_port) and worker processes
+    # "worker", "worker2", …, all on the same database and broker.
+    apis: int = 1
+    workers: int = 1
+    api_ports: list[int] = field(default_factory=list)
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.api_port}"
+
+    @property
+    def api_urls(self) -> list[str]:
+        """Every API process's base URL, the first being `api_url`."""
+        return [f"http://127.0.0.1:{port}" for port in self.api_ports or [self.api_port]]
 
     @property
     def env(self) -> dict[str, str]:
@@ -148,22 +158,25 @@ class Stack:
         env.update(self.extra_env)
         return env
 
-    def client(self, user: str | None = None) -> Api:
-        return Api(self.api_url, user or f"user-{uuid.uuid4().hex[:10]}")
+    def client(self, user: str | None = None, api: int = 0) -> Api:
+        """A client of API process number `api` (0: the first) for `user` (default: a new one)."""
+        return Api(self.api_urls[api], user or f"user-{uuid.uuid4().hex[:10]}")
 
     # processes -----------------------------------------------------------------------------
     def start(self) -> Stack:
         """Release, then start web, worker and beat at the same instant (as honcho does)."""
         self.migrate()
-        # Open event streams would otherwise hold a SIGTERM'd server up for the default 10 s.
-        self.start_proc(
-            "web",
-            web_argv("127.0.0.1", self.api_port, graceful_shutdown_seconds=3, log_level="warning"),
-        )
+        self.api_ports = [self.api_port] + [free_port() for _ in range(self.apis - 1)]
+        for i, port in enumerate(self.api_ports):
+            # Open event streams would otherwise hold a SIGTERM'd server up for the default 10 s.
+            argv = web_argv("127.0.0.1", port, graceful_shutdown_seconds=3, log_level="warning")
+            self.start_proc(_nth("web", i), argv)
         self.start_proc("beat", beat_argv(self.workdir / "beat-schedule"))
         # Launched at once, then waited for (bench/ overrides start_worker with this signature).
-        self.start_worker()
-        self._wait_http_ready()
+        for i in range(self.workers):
+            self.start_worker(_nth("worker", i))
+        for i, url in enumerate(self.api_urls):
+            self._wait_http_ready(url, _nth("web", i))
         return self
 
     def migrate(self) -> None:
@@ -229,17 +242,19 @@ class Stack:
                 raise RuntimeError(f"{proc.name} not ready:\n{proc.log()[-4000:]}")
             time.sleep(0.1)
 
-    def _wait_http_ready(self, timeout: float = 60) -> None:
+    def _wait_http_ready(
+        self, url: str | None = None, name: str = "web", timeout: float = 60
+    ) -> None:
         deadline = time.monotonic() + timeout
         while True:
             try:
-                if httpx.get(f"{self.api_url}/readyz", timeout=5).status_code == 200:
+                if httpx.get(f"{url or self.api_url}/readyz", timeout=5).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass
-            web = self.procs["web"].popen
+            web = self.procs[name].popen
             if web is not None and web.poll() is not None:
-                raise RuntimeError(f"web exited:\n{self.procs['web'].log()[-4000:]}")
+                raise RuntimeError(f"{name} exited:\n{self.procs[name].log()[-4000:]}")
             if time.monotonic() > deadline:
                 raise RuntimeError(f"API not ready:\n{self.logs()}")
             time.sleep(0.1)
@@ -255,6 +270,11 @@ class Stack:
                 return list(result) if result.returns_rows else []
         finally:
             engine.dispose()
+
+
+def _nth(name: str, index: int) -> str:
+    """Process names of a kind: `name`, then `name2`, `name3`, …"""
+    return name if index == 0 else f"{name}{index + 1}"
 
 
 def create_postgres_database() -> str:
