@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -24,7 +23,7 @@ TRANSIENT = (ToolInfrastructureError, OSError, OperationalError, DBAPIError, Poo
 
 async def execute_run(rt: Runtime, run_id: str) -> None:
     """Run a turn from claim to ending if this worker can claim it (else a no-op)."""
-    started = await claim.start(rt, run_id, uuid.uuid4().hex)
+    started = await claim.start(rt, run_id, rt.keeper.new_token())
     if started is not None:
         await run_claimed(rt, started)
 
