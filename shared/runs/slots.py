@@ -23,6 +23,7 @@ from sqlalchemy.orm import aliased
 from shared.config import get_settings
 from shared.db import UTCDateTime, utcnow
 from shared.dispatch import Dispatcher
+from shared.returning import Qualified
 from shared.runs.models import Run
 from shared.runs.status import ACTIVE, RunStatus
 
@@ -104,7 +105,8 @@ def freed(max_active_per_user: int) -> Any:
         .limit(1)
         .scalar_subquery()
     )
-    return case((occupied == max_active_per_user - 1, oldest), else_=null()).label("slot_waiter")
+    waiter = case((occupied == max_active_per_user - 1, oldest), else_=null())
+    return Qualified(waiter).label("slot_waiter")
 
 
 async def dispatch_waiting(

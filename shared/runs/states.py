@@ -23,6 +23,7 @@ from shared.db import UTCDateTime, rowcount, utcnow
 from shared.dispatch import Dispatcher
 from shared.events import store as events
 from shared.events.schemas import MESSAGE_COMPLETED, RUN_IN_PROGRESS, message_data, run_data
+from shared.returning import Qualified
 from shared.runs import slots
 from shared.runs.models import Run
 from shared.runs.status import ACTIVE, TERMINAL, RunStatus
@@ -256,7 +257,7 @@ def _next_queued() -> Any:
     """The conversation's oldest other queued run, read in the same statement as the ending
     (so an ending with nobody waiting costs no extra query)."""
     other = aliased(Run)
-    return (
+    subquery = (
         select(other.id)
         .where(
             other.conversation_id == Run.conversation_id,
@@ -266,8 +267,8 @@ def _next_queued() -> Any:
         .order_by(other.id)
         .limit(1)
         .scalar_subquery()
-        .label("next_queued")
     )
+    return Qualified(subquery).label("next_queued")
 
 
 def _last(run: Run) -> int:

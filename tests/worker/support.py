@@ -173,3 +173,10 @@ def assert_one_turn(api: Api, stack: Stack, run: dict[str, Any], title: str) -> 
     assert [m["status"] for m in messages] == ["completed", "completed"]
     assert [t["title"] for t in api.get("/v1/tasks").json()["data"]] == [title]
     assert len(ledger(stack, run["id"])) == 1
+
+
+def new_conversation(api: Api) -> str:
+    response = api.post("/v1/conversations", json={})
+    assert response.status_code == 201, response.text
+    conversation_id: str = response.json()["id"]
+    return conversation_id

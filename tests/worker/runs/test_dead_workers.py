@@ -15,7 +15,7 @@ import pytest
 
 from shared.config import Settings
 from tests.conftest import SERVER_TIERS, TIERS
-from tests.stack import Api, Stack
+from tests.stack import Api, Proc, Stack
 from tests.worker.conftest import StackFactory
 from tests.worker.support import (
     assert_one_turn,
@@ -43,20 +43,21 @@ def two_workers(private_stack: StackFactory) -> Stack:
     assert float(DEFAULTS["WORKER_DEAD_SECONDS"]) + float(DEFAULTS["SWEEP_INTERVAL_SECONDS"]) < (
         RESUME_WITHIN_SECONDS
     )
+    stack.start_worker("worker2")
     return stack
 
 
-def hold_after_the_tool(stack: Stack, api: Api, message: str) -> str:
+def hold_after_the_tool(stack: Stack, api: Api, message: str) -> tuple[str, Proc]:
     """Submit a turn whose tool runs at once and whose next model call then hangs (once); wait
-    until it hangs there, held by the stack's first worker (the only one yet)."""
+    until it hangs there; returns the run and the worker process holding it."""
     run_id = str(api.submit(message)["id"])
     wait_for("the model call after the tool", lambda: len(requests_for(stack.llm, message)) == 2)
     assert [row.status for row in ledger(stack, run_id)] == ["completed"]
+    # The lease token names its holder: the head is the holder's heartbeat row.
     [(token,)] = stack.sql("select lease_token from runs where id = :id", id=run_id)
     [(pid,)] = stack.sql("select pid from workers where id = :w", w=token.split(".")[0])
-    worker = stack.procs["worker"].popen
-    assert worker is not None and pid == worker.pid  # the token names its holder
-    return run_id
+    [holder] = [p for p in stack.procs.values() if p.popen is not None and p.popen.pid == pid]
+    return run_id, holder
 
 
 def attempts(stack: Stack, run_id: str) -> int:
@@ -70,11 +71,10 @@ def test_a_killed_workers_turn_resumes_within_seconds_exactly_once(
     api = stack.client()
     title = f"buy rice {tag()}"
     message = f"Add a task to {title} [[latency_after_tool=60,1]]"
-    run_id = hold_after_the_tool(stack, api, message)
+    run_id, holder = hold_after_the_tool(stack, api, message)
     recorded = ledger(stack, run_id)
-    stack.start_worker("worker2")
 
-    stack.kill("worker")  # SIGKILL: no hand-back, no ack, its heartbeat just stops
+    stack.kill(holder.name)  # SIGKILL: no hand-back, no ack, its heartbeat just stops
     killed = time.monotonic()
     wait_for("another worker to resume the turn", lambda: attempts(stack, run_id) == 2, 60)
     resumed = time.monotonic() - killed
@@ -87,12 +87,12 @@ def test_a_killed_workers_turn_resumes_within_seconds_exactly_once(
     assert ledger(stack, run_id) == recorded  # the tool was not run again
     assert_one_turn(api, stack, run, title)
     assert len(requests_for(stack.llm, message)) == 3  # only the answer was asked for again
-    assert SILENT in stack.procs["worker2"].log()  # handed over, not lapsed
+    [survivor] = [p for p in stack.procs.values() if p.name.startswith("worker")]
+    assert SILENT in survivor.log()  # handed over, not lapsed
 
 
 def test_a_live_workers_slow_turn_is_never_taken_from_it(private_stack: StackFactory) -> None:
     stack = two_workers(private_stack)
-    stack.start_worker("worker2")
     api = stack.client()
     title = f"wait for it {tag()}"
     # The model's answer takes three times WORKER_DEAD_SECONDS, with an idle worker beside.
@@ -121,11 +121,9 @@ if SERVER_TIERS_ASKED:
         stack = two_workers(private_stack)
         api = stack.client()
         title = f"stall me {tag()}"
-        message = f"Add a task to {title} [[latency_after_tool=20,1]]"
-        run_id = hold_after_the_tool(stack, api, message)
+        message = f"Add a task to {title} [[latency_after_tool=60,1]]"
+        run_id, stalled = hold_after_the_tool(stack, api, message)
         recorded = ledger(stack, run_id)
-        stack.start_worker("worker2")
-        stalled = stack.procs["worker"]
         assert stalled.popen is not None
 
         os.killpg(stalled.popen.pid, signal.SIGSTOP)
