@@ -101,11 +101,17 @@ class LeaseKeeper:
         last_extend = time.monotonic()
         while True:
             await asyncio.sleep(CANCEL_POLL_SECONDS)
-            try:
-                # The heartbeat first: it is what tells other workers this process is alive.
-                last = self._last_beat
-                if last is None or time.monotonic() - last >= self.heartbeat_seconds:
+            # The heartbeat first (it tells other workers this process is alive), on its own:
+            # a failed beat must not stop the leases being extended.
+            last = self._last_beat
+            if last is None or time.monotonic() - last >= self.heartbeat_seconds:
+                try:
                     await self._heartbeat()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning("worker heartbeat failed; retrying", exc_info=True)
+            try:
                 await self._check_cancels()
                 if time.monotonic() - last_extend >= self.lease_seconds / 3:
                     await self._extend()
