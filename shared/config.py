@@ -77,7 +77,12 @@ class Settings(BaseSettings):
         description="Model calls per minute across all worker processes, spread evenly; "
         "unset: no limit. A 429's Retry-After pauses every process whatever this says.",
     )
-    sweep_interval_seconds: float = Field(10, gt=0, description="How often beat runs the sweeper.")
+    sweep_interval_seconds: float = Field(
+        2,
+        gt=0,
+        description="How often beat runs the sweepers (with WORKER_DEAD_SECONDS, it bounds how "
+        "long a dead worker's turns wait).",
+    )
     rate_limit_runs_per_minute: int = Field(
         60, ge=0, description="Per-user submit limit; 0 disables it."
     )
@@ -125,7 +130,14 @@ class Settings(BaseSettings):
         30, ge=0, description="Time in-flight turns get to finish after SIGTERM."
     )
     worker_heartbeat_seconds: float = Field(
-        5, gt=0, description="How often each worker process writes its heartbeat row."
+        1, gt=0, description="How often each worker process writes its heartbeat row."
+    )
+    worker_dead_seconds: float = Field(
+        5,
+        gt=0,
+        description="A worker process whose heartbeat is this old (and at least three "
+        "heartbeats) is presumed dead: the sweeper hands its turns to other workers at once "
+        "instead of waiting for their leases to lapse.",
     )
     worker_stale_seconds: float = Field(
         30,
@@ -264,6 +276,13 @@ class Settings(BaseSettings):
         if self.redis_url:
             return self.redis_url
         return "sqla+sqlite:///" + str(_var_dir(self.database_url) / "broker.sqlite")
+
+    @property
+    def worker_dead_after(self) -> float:
+        """Seconds without a heartbeat before a worker is presumed dead: never fewer than three
+        heartbeats, so one late beat on a loaded machine does not hand a live worker's turns
+        away."""
+        return max(self.worker_dead_seconds, 3 * self.worker_heartbeat_seconds)
 
     @property
     def worker_process_count(self) -> int:

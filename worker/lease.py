@@ -2,8 +2,9 @@
 
 One query a second per worker process (not per run) finds cancel requests, and one batch of
 updates every third of a lease keeps the leases alive, so hundreds of turns cost little. The
-same loop writes the process's own heartbeat row every WORKER_HEARTBEAT_SECONDS, so `/readyz`
-can tell whether any worker is alive.
+same loop writes the process's own heartbeat row every WORKER_HEARTBEAT_SECONDS: `/readyz`
+reads it to tell whether any worker is alive, and the sweeper to hand the turns of a process
+that went silent (its id heads their lease tokens) to others within seconds.
 """
 
 from __future__ import annotations
@@ -46,12 +47,32 @@ class LeaseKeeper:
         self.lease_seconds = lease_seconds
         self.heartbeat_seconds = heartbeat_seconds
         self.in_flight = in_flight
-        self.worker_id = workers.identity()
+        self.worker_id = workers.new_id()
         self.held: dict[str, Held] = {}
         self._task: asyncio.Task[None] | None = None
+        self._last_beat: float | None = None
+        self._steady_since = 0.0
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Announce this process (before it claims anything: a claim naming a worker with no
+        row would look orphaned), then keep beating in the background."""
+        try:
+            await self._heartbeat()
+        except Exception:  # the loop retries; until then this process's claims look orphaned
+            log.warning("could not write this worker's first heartbeat", exc_info=True)
         self._task = asyncio.get_running_loop().create_task(self._beat())
+
+    def new_token(self) -> str:
+        """A lease token for a claim by this process."""
+        return leases.new_token(self.worker_id)
+
+    def steady_for(self) -> float:
+        """How long this process's heartbeats have gone through without a gap (0 while they
+        fail or the loop stalls): a sweeper judges other workers silent only once its own
+        beats show the database has been reachable that long."""
+        if self._last_beat is None or time.monotonic() - self._last_beat > self._gap():
+            return 0.0
+        return time.monotonic() - self._steady_since
 
     async def stop(self) -> None:
         if self._task is not None:
@@ -78,22 +99,39 @@ class LeaseKeeper:
 
     async def _beat(self) -> None:
         last_extend = time.monotonic()
-        last_heartbeat = -self.heartbeat_seconds  # the first tick announces the process
         while True:
             await asyncio.sleep(CANCEL_POLL_SECONDS)
+            # The heartbeat first (it tells other workers this process is alive), on its own:
+            # a failed beat must not stop the leases being extended.
+            last = self._last_beat
+            if last is None or time.monotonic() - last >= self.heartbeat_seconds:
+                try:
+                    await self._heartbeat()
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.warning("worker heartbeat failed; retrying", exc_info=True)
             try:
                 await self._check_cancels()
                 if time.monotonic() - last_extend >= self.lease_seconds / 3:
                     await self._extend()
                     last_extend = time.monotonic()
-                if time.monotonic() - last_heartbeat >= self.heartbeat_seconds:
-                    async with self.database.transaction() as session:
-                        await workers.beat(session, self.worker_id, self.in_flight())
-                    last_heartbeat = time.monotonic()
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("lease heartbeat failed; retrying", exc_info=True)
+
+    async def _heartbeat(self) -> None:
+        async with self.database.transaction() as session:
+            await workers.beat(session, self.worker_id, self.in_flight())
+        now = time.monotonic()
+        if self._last_beat is None or now - self._last_beat > self._gap():
+            self._steady_since = now
+        self._last_beat = now
+
+    def _gap(self) -> float:
+        """A pause between beats longer than this breaks their run (two beats missed)."""
+        return 2 * self.heartbeat_seconds + CANCEL_POLL_SECONDS
 
     async def _check_cancels(self) -> None:
         if not self.held:

@@ -92,7 +92,7 @@ class Runtime:
             heartbeat_seconds=self.settings.worker_heartbeat_seconds,
             in_flight=lambda: len(self.inflight) if hasattr(self, "inflight") else 0,
         )
-        keeper.start()
+        await keeper.start()
         return database, keeper
 
     def call(self, coro: Coroutine[Any, Any, T]) -> T:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import and_, exists, func, literal, or_, select, true, update
+from sqlalchemy import and_, exists, func, literal, null, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -23,6 +23,8 @@ from shared.db import UTCDateTime, rowcount, utcnow
 from shared.dispatch import Dispatcher
 from shared.events import store as events
 from shared.events.schemas import MESSAGE_COMPLETED, RUN_IN_PROGRESS, message_data, run_data
+from shared.returning import Qualified
+from shared.runs import slots
 from shared.runs.models import Run
 from shared.runs.status import ACTIVE, TERMINAL, RunStatus
 from shared.webhooks import outbox as webhook_outbox
@@ -35,7 +37,7 @@ CANCELLED = RunStatus.CANCELLED
 ALL = tuple(RunStatus)
 __all__ = ["ACTIVE", "TERMINAL", "RunStatus"]
 
-EXECUTE_TASK = "runs.execute"
+EXECUTE_TASK = slots.EXECUTE_TASK
 CANCELLED_ERROR = {"code": "cancelled", "message": "Run cancelled."}
 
 
@@ -59,32 +61,6 @@ async def claim(
     now = utcnow()
     earlier = aliased(Run)
     other_active = aliased(Run)
-    has_room: Any = true()
-    if max_active_per_user > 0:
-        mine, waiting, before = aliased(Run), aliased(Run), aliased(Run)
-        running = (
-            select(func.count())
-            .where(mine.user_id == Run.user_id, mine.status == IN_PROGRESS, mine.id != Run.id)
-            .scalar_subquery()
-        )
-        # The user's older runs that wait only for a slot (each heads its conversation): a run
-        # does not overtake them, so it starts only if there is room for them as well.
-        ahead = (
-            select(func.count())
-            .where(
-                waiting.user_id == Run.user_id,
-                waiting.status == QUEUED,
-                waiting.id < Run.id,
-                ~exists().where(
-                    before.conversation_id == waiting.conversation_id,
-                    before.status.in_(ACTIVE),
-                    before.id < waiting.id,
-                ),
-            )
-            .scalar_subquery()
-        )
-        # A run taken over after its worker died holds its slot already.
-        has_room = or_(Run.status == IN_PROGRESS, running + ahead < max_active_per_user)
     moved = await _transition(
         session,
         and_(
@@ -104,7 +80,7 @@ async def claim(
                 other_active.status == IN_PROGRESS,
                 other_active.id != Run.id,
             ),
-            has_room,
+            slots.room(max_active_per_user),
         ),
         1,
         status=IN_PROGRESS,
@@ -138,6 +114,7 @@ async def finish(
         session,
         and_(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_token == token),
         2 if message is not None else 1,
+        ending=True,
         status=status,
         finished_at=utcnow(),
         lease_until=None,
@@ -159,6 +136,7 @@ async def cancel_queued(session: AsyncSession, dispatcher: Dispatcher, run_id: s
         session,
         and_(Run.id == run_id, Run.status == QUEUED),
         1,
+        ending=True,
         status=CANCELLED,
         finished_at=utcnow(),
         error={"code": "cancelled", "message": "Run cancelled before it started."},
@@ -180,6 +158,7 @@ async def end_abandoned(
         session,
         and_(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_until < now),
         1,
+        ending=True,
         status=status,
         finished_at=now,
         lease_until=None,
@@ -250,32 +229,35 @@ async def dispatch_next(
 
 @dataclass(frozen=True)
 class Moved:
-    """A run just moved to a new status, and its conversation's next queued run if any."""
+    """A run just moved to a new status, its conversation's next queued run if any, and (for
+    an ending) its user's run that waits for the slot the ending freed."""
 
     run: Run
     next_queued: str | None
+    slot_waiter: str | None
 
 
 async def _transition(
-    session: AsyncSession, guard: Any, new_events: int, **values: Any
+    session: AsyncSession, guard: Any, new_events: int, *, ending: bool = False, **values: Any
 ) -> Moved | None:
     """One guarded UPDATE … RETURNING the run; it reserves ids for the events it will write."""
+    waiter = slots.freed(slots.cap()) if ending else null().label("slot_waiter")
     result = await session.execute(
         update(Run)
         .where(guard)
         .values(last_event_seq=Run.last_event_seq + new_events, **values)
-        .returning(Run, _next_queued())
+        .returning(Run, _next_queued(), waiter)
         .execution_options(synchronize_session=False, populate_existing=True)
     )
     row = result.first()
-    return None if row is None else Moved(cast(Run, row[0]), row[1])
+    return None if row is None else Moved(cast(Run, row[0]), row[1], row[2])
 
 
 def _next_queued() -> Any:
     """The conversation's oldest other queued run, read in the same statement as the ending
     (so an ending with nobody waiting costs no extra query)."""
     other = aliased(Run)
-    return (
+    subquery = (
         select(other.id)
         .where(
             other.conversation_id == Run.conversation_id,
@@ -285,8 +267,8 @@ def _next_queued() -> Any:
         .order_by(other.id)
         .limit(1)
         .scalar_subquery()
-        .label("next_queued")
     )
+    return Qualified(subquery).label("next_queued")
 
 
 def _last(run: Run) -> int:
@@ -300,10 +282,13 @@ async def _ended(
     before: Sequence[tuple[str, dict[str, Any]]],
 ) -> None:
     """What every ending owes, in its own transaction: the events (the terminal one last), the
-    webhook outbox row, and the dispatch of the conversation's next queued turn."""
+    webhook outbox row, the dispatch of the conversation's next queued turn, and of the user's
+    turn that waited for the slot this run held (however the run ended, in whichever process)."""
     run = moved.run
     items = [*before, (f"run.{run.status}", run_data(run))]
     await events.append(session, run.id, items, last=_last(run))
     await webhook_outbox.enqueue(session, dispatcher, run)
     if moved.next_queued is not None:
         await dispatch_next(session, dispatcher, run.conversation_id)
+    if moved.slot_waiter is not None:
+        await slots.dispatch_waiting(session, dispatcher, run.user_id, run.conversation_id)

@@ -15,7 +15,8 @@ class WorkerBeat(Base):
 
     __tablename__ = "workers"
 
-    id: Mapped[str] = mapped_column(String(255), primary_key=True)  # hostname:pid
+    # Random per process life (shared.workers.service.new_id); it heads the process's lease tokens.
+    id: Mapped[str] = mapped_column(String(255), primary_key=True)
     hostname: Mapped[str] = mapped_column(String(255))
     pid: Mapped[int] = mapped_column(Integer)
     turns_in_flight: Mapped[int] = mapped_column(Integer, default=0)

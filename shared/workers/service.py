@@ -1,9 +1,10 @@
-"""Write a worker's heartbeat; read which workers were seen recently."""
+"""Write a worker's heartbeat; read which workers were seen recently, and which went silent."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import secrets
 import socket
 from typing import Any
 
@@ -13,10 +14,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from shared.db import rowcount, utcnow
 from shared.workers.models import WorkerBeat
 
+# A worker process's id: random per process life, so a restarted process (same host and pid,
+# as in a container) never passes for the one that died; short enough to head a lease token.
+ID_LENGTH = 16
+# A silent worker's row is kept this long (so /readyz can say when one was last seen).
+FORGET_AFTER = dt.timedelta(days=1)
 
-def identity() -> str:
-    """This process's row key: its host and pid."""
-    return f"{socket.gethostname()}:{os.getpid()}"
+
+def new_id() -> str:
+    """A fresh id for this process's heartbeat row (its host and pid are columns of the row)."""
+    return secrets.token_hex(ID_LENGTH // 2)
 
 
 async def beat(session: AsyncSession, worker_id: str, turns_in_flight: int) -> None:
@@ -28,12 +35,11 @@ async def beat(session: AsyncSession, worker_id: str, turns_in_flight: int) -> N
         .values(seen_at=now, turns_in_flight=turns_in_flight)
     )
     if rowcount(result) == 0:
-        hostname, _, pid = worker_id.rpartition(":")
         session.add(
             WorkerBeat(
                 id=worker_id,
-                hostname=hostname,
-                pid=int(pid),
+                hostname=socket.gethostname(),
+                pid=os.getpid(),
                 turns_in_flight=turns_in_flight,
                 started_at=now,
                 seen_at=now,
@@ -45,6 +51,19 @@ async def beat(session: AsyncSession, worker_id: str, turns_in_flight: int) -> N
 async def forget(session: AsyncSession, worker_id: str) -> None:
     """A cleanly stopped process leaves no row behind."""
     await session.execute(sa.delete(WorkerBeat).where(WorkerBeat.id == worker_id))
+
+
+async def forget_long_silent(session: AsyncSession, now: dt.datetime) -> None:
+    """Drop the rows of processes that died (no clean stop) a long time ago."""
+    await session.execute(sa.delete(WorkerBeat).where(WorkerBeat.seen_at < now - FORGET_AFTER))
+
+
+def alive(worker_id: Any, now: dt.datetime, dead_after: float) -> Any:
+    """SQL: the worker `worker_id` (an expression) beat within the last `dead_after` seconds."""
+    return sa.exists().where(
+        WorkerBeat.id == worker_id,
+        WorkerBeat.seen_at >= now - dt.timedelta(seconds=dead_after),
+    )
 
 
 async def seen(session: AsyncSession, stale_seconds: float) -> dict[str, Any]:

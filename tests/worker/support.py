@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from fakellm import FakeLLM
 from shared.db import sync_url
 from shared.models import Run  # every model, so foreign keys resolve
-from tests.stack import BIN, ROOT, Stack
+from tests.stack import BIN, ROOT, Api, Stack
 
 PUBLISH = (
     "import sys\n"
@@ -151,3 +151,32 @@ def requests_for(llm: FakeLLM, message: str) -> list[dict[str, Any]]:
 def count(stack: Stack, query: str, **params: Any) -> int:
     [(value,)] = stack.sql(query, **params)
     return int(value)
+
+
+def run_row(stack: Stack, run_id: str) -> Any:
+    [row] = stack.sql("select status, attempts, finished_at from runs where id = :id", id=run_id)
+    return row
+
+
+def ledger(stack: Stack, run_id: str) -> list[Any]:
+    return stack.sql(
+        "select id, step, call_index, status, result, is_error, completed_at "
+        "from tool_calls where run_id = :id order by step, call_index",
+        id=run_id,
+    )
+
+
+def assert_one_turn(api: Api, stack: Stack, run: dict[str, Any], title: str) -> None:
+    """Exactly one user and one assistant message, one task and one ledger row."""
+    messages = api.messages(run["conversation_id"])
+    assert [m["role"] for m in messages] == ["user", "assistant"], messages
+    assert [m["status"] for m in messages] == ["completed", "completed"]
+    assert [t["title"] for t in api.get("/v1/tasks").json()["data"]] == [title]
+    assert len(ledger(stack, run["id"])) == 1
+
+
+def new_conversation(api: Api) -> str:
+    response = api.post("/v1/conversations", json={})
+    assert response.status_code == 201, response.text
+    conversation_id: str = response.json()["id"]
+    return conversation_id

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -31,7 +30,7 @@ CRASHED = "crashed"  # not even its failure could be recorded; the sweeper takes
 
 async def execute_run(rt: Runtime, run_id: str) -> None:
     """Run a turn from claim to ending if this worker can claim it (else a no-op)."""
-    started = await claim.start(rt, run_id, uuid.uuid4().hex)
+    started = await claim.start(rt, run_id, rt.keeper.new_token())
     if started is not None:
         await run_claimed(rt, started)
 

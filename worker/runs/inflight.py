@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import uuid
 
 from shared import logcontext
 from shared.events import store
@@ -43,7 +42,7 @@ class InFlight:
             if self._closing:  # shutting down: the sweeper re-sends the queued run
                 self._slots.release()
                 return False
-            token = uuid.uuid4().hex
+            token = rt.keeper.new_token()
             started = await claim.start(rt, run_id, token)
         except BaseException:
             self._slots.release()

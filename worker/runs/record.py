@@ -15,7 +15,6 @@ from shared.runs import tool_calls as ledger
 from shared.uow import unit_of_work
 from shared.webhooks.outbox import DELIVER_TASK
 from worker.agent.loop import Turn, TurnState
-from worker.runs import fairness
 from worker.runs.supervise import Ending
 from worker.runtime import Runtime
 from worker.webhooks.deliver import start_delivery
@@ -64,9 +63,6 @@ async def record_ending(
             error=ending.error,
             usage=None if rt.model.offline else (turn.prior_usage + state.usage).as_dict(),
         )
-        if run is not None and fairness.waiting(turn.user_id):
-            # A slot of a user at the cap just freed: their next waiting turn goes now.
-            await fairness.dispatch_waiting(uow.session, uow.dispatcher, turn.user_id)
     if run is None:
         log.warning("run %s: lease lost before it ended; leaving it to its new owner", turn.run_id)
         return False

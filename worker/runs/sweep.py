@@ -1,4 +1,6 @@
-"""The sweeper: no run stays queued or in progress forever, whatever the broker lost."""
+"""The sweeper: no run stays queued or in progress forever, whatever the broker or a dead
+worker lost. It runs every SWEEP_INTERVAL_SECONDS; a dead worker's turns are re-sent at the
+first sweep after its heartbeat is WORKER_DEAD_SECONDS old, not when their leases lapse."""
 
 from __future__ import annotations
 
@@ -9,9 +11,10 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import utcnow
-from shared.runs import states
+from shared.runs import leases, states
 from shared.runs.models import Run
 from shared.uow import unit_of_work
+from shared.workers import service as workers
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -23,11 +26,20 @@ async def sweep(rt: Runtime) -> dict[str, int]:
     """Re-dispatch lost runs, end runs whose workers keep dying; returns counts."""
     settings = rt.settings
     now = utcnow()
-    counts = {"redispatched": 0, "failed": 0, "cancelled": 0}
+    counts = {"orphaned": 0, "redispatched": 0, "failed": 0, "cancelled": 0}
     async with unit_of_work(rt.database) as uow:
         session, dispatcher = uow.session, uow.dispatcher
         if not await _only_sweeper(session):
             return counts
+        # Silence counts only while this process's own beats go through: after a database
+        # outage every heartbeat is old, and the live workers need a moment to beat again.
+        dead_after = settings.worker_dead_after
+        if rt.keeper.steady_for() >= dead_after:
+            orphaned = await leases.expire_orphaned(session, now, dead_after)
+            if orphaned:
+                log.warning("sweep: the worker holding %s went silent; re-sending", orphaned)
+            counts["orphaned"] = len(orphaned)
+            await workers.forget_long_silent(session, now)
         lapsed = (
             (
                 await session.execute(

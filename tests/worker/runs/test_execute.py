@@ -6,41 +6,20 @@ the crash test SIGKILLs the worker mid-turn on a stack of its own.
 
 from __future__ import annotations
 
-from typing import Any
-
 from tests.stack import Api, Stack
 from tests.worker.conftest import StackFactory
 from tests.worker.support import (
     Publisher,
+    assert_one_turn,
     count,
+    ledger,
     publish_execute,
     requests_for,
+    run_row,
     tag,
     wait_for,
     wait_tasks_done,
 )
-
-
-def run_row(stack: Stack, run_id: str) -> Any:
-    [row] = stack.sql("select status, attempts, finished_at from runs where id = :id", id=run_id)
-    return row
-
-
-def ledger(stack: Stack, run_id: str) -> list[Any]:
-    return stack.sql(
-        "select id, step, call_index, status, result, is_error, completed_at "
-        "from tool_calls where run_id = :id order by step, call_index",
-        id=run_id,
-    )
-
-
-def assert_one_turn(api: Api, stack: Stack, run: dict[str, Any], title: str) -> None:
-    """Exactly one user and one assistant message, one task and one ledger row."""
-    messages = api.messages(run["conversation_id"])
-    assert [m["role"] for m in messages] == ["user", "assistant"], messages
-    assert [m["status"] for m in messages] == ["completed", "completed"]
-    assert [t["title"] for t in api.get("/v1/tasks").json()["data"]] == [title]
-    assert len(ledger(stack, run["id"])) == 1
 
 
 def test_a_finished_run_delivered_again_changes_nothing(api: Api, stack: Stack) -> None:

@@ -11,6 +11,7 @@ import threading
 import time
 
 from tests.worker.conftest import StackFactory
+from tests.worker.support import ago, insert_run, new_conversation, wait_for
 
 CAP = 3
 FLOOD = 18
@@ -88,3 +89,54 @@ def test_one_users_flood_runs_under_the_cap_and_another_user_goes_through(
     started = [r["started_at"] for r in final]
     order = sorted(range(FLOOD), key=lambda i: started[i])
     assert all(started[i] <= started[j] for i in range(FLOOD) for j in range(i + CAP, FLOOD)), order
+
+
+def test_a_cancel_through_the_api_frees_the_slot_for_a_turn_another_process_turned_away(
+    private_stack: StackFactory,
+) -> None:
+    """The user is at the cap with two long turns; two more wait, planted as a peer worker
+    process leaves the runs it refused (queued, dispatched, no message left), so no process here
+    remembers them. Cancelling one long turn through the API must start the oldest waiting one
+    at once: sweeps are a minute apart and a queued run is re-sent only after two."""
+    stack = private_stack(
+        extra_env={
+            "MAX_ACTIVE_RUNS_PER_USER": "2",
+            "SWEEP_INTERVAL_SECONDS": "60",
+            "RUN_REDISPATCH_SECONDS": "120",
+        }
+    )
+    user = stack.client()
+    long = [user.submit(f"Add a task to hold a slot {i} [[latency=60]]") for i in range(2)]
+
+    def started() -> bool:
+        return all(user.get(f"/v1/runs/{r['id']}").json()["status"] == "in_progress" for r in long)
+
+    wait_for("both long turns to start", started)
+    waiting = [
+        insert_run(
+            stack,
+            user.user,
+            new_conversation(user),
+            f"Add a task to wait for a slot {i}",
+            status="queued",
+            dispatched_at=ago(1),
+        )
+        for i in range(2)
+    ]
+    time.sleep(1)
+    assert [user.get(f"/v1/runs/{w}").json()["status"] for w in waiting] == ["queued", "queued"]
+
+    cancelled_at = time.monotonic()
+    response = user.post(f"/v1/runs/{long[0]['id']}/cancel")
+    assert response.status_code == 200, response.text
+    first = user.wait(waiting[0], 30)
+    took = time.monotonic() - cancelled_at
+    print(f"\n[fairness] a waiting turn completed {took:.1f} s after the cancel")
+    assert first["status"] == "completed", first
+    assert user.get(f"/v1/runs/{long[0]['id']}").json()["status"] == "cancelled"
+    # Its own ending freed the slot again: the second waiting turn follows.
+    assert user.wait(waiting[1], 30)["status"] == "completed"
+    assert took < 30  # well before any sweep (60 s) or re-send (120 s) could have sent it
+
+    assert user.post(f"/v1/runs/{long[1]['id']}/cancel").status_code == 200
+    assert user.wait(long[1]["id"], 30)["status"] == "cancelled"

@@ -9,16 +9,9 @@ from __future__ import annotations
 import pytest
 
 from tests.stack import Api, Stack
-from tests.worker.support import ago, insert_run, tag
+from tests.worker.support import ago, insert_run, new_conversation, tag
 
 RUN_MAX_ATTEMPTS = 3  # the default; the stack does not override it
-
-
-def new_conversation(api: Api) -> str:
-    response = api.post("/v1/conversations", json={})
-    assert response.status_code == 201, response.text
-    conversation_id: str = response.json()["id"]
-    return conversation_id
 
 
 @pytest.mark.parametrize("dispatched_seconds_ago", [None, 3600])
