@@ -190,6 +190,9 @@ class Settings(BaseSettings):
         "without it /metrics is closed in production.",
     )
     docs_enabled: bool = Field(True, description="Serve /docs, /redoc and /openapi.json.")
+    mcp_servers_file: str | None = Field(
+        None, description="YAML or JSON file of the external MCP servers agents may use."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -41,7 +41,6 @@ collect_ignore_glob = ([] if CHAOS_TIERS else ["chaos/*"]) + (
 )
 
 
-
 def pytest_sessionstart(session: pytest.Session) -> None:
     if CHAOS_TIERS:
         check_services_reachable()
