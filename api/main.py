@@ -32,6 +32,7 @@ from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.logging import configure_logging
 from shared.mcp_servers.config import configured_servers
+from shared.mcp_servers.probe import ServerProbe
 from shared.ratelimit import build_rate_limiter
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.settings = settings
         # Validated at start-up: a bad MCP_SERVERS_FILE stops the API with the reason.
         app.state.mcp_servers = configured_servers(settings.mcp_servers_file)
+        app.state.mcp_probe = ServerProbe(app.state.mcp_servers)
         app.state.db = Database(settings.database_url)
         app.state.limiter = build_rate_limiter(
             settings.redis_url, settings.rate_limit_runs_per_minute
