@@ -136,12 +136,13 @@ def test_bad_agents_are_422_with_a_reason(api: Api, body: dict[str, Any], needle
 def test_bad_changes_are_422_and_change_nothing(api: Api) -> None:
     agent = create_agent(api, approval={"add_task": "always"})
     path = f"/v1/agents/{agent['id']}"
-    for body in (
+    bodies: list[dict[str, Any]] = [
         {"tools": [{"type": "mcp", "server": "nowhere"}]},
         {"name": None},
         {"approval": {"nope": "always"}},
         {"tools": []},  # its approval would name a tool it no longer has
-    ):
+    ]
+    for body in bodies:
         response = api.patch(path, json=body)
         assert response.status_code == 422, (body, response.text)
     assert api.get(path).json() == agent
