@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 from typing import Any
 
 from mcp import Client
-from mcp.types import RequestParamsMeta, Tool
+from mcp.shared.exceptions import MCPError
+from mcp.types import CallToolResult, RequestParamsMeta, TextContent, Tool
 
 from shared.mcp_servers.config import HttpServer, StdioServer
 from shared.mcp_servers.connect import open_client
@@ -23,6 +25,10 @@ from shared.mcp_servers.connect import open_client
 log = logging.getLogger(__name__)
 
 TOOLS_TTL_SECONDS = 30.0
+# JSON-RPC errors the server answered with (bad request, unknown method, invalid params,
+# internal error): the session is fine, the call is not. Other codes (e.g. -32000, "Connection
+# closed") mean the connection is gone.
+ANSWERED = frozenset({-32600, -32601, -32602, -32603})
 
 
 class ServerUnavailable(Exception):
@@ -63,13 +69,21 @@ class ServerSession:
         self._tools, self._tools_at = list(listing.tools), time.monotonic()
         return self._tools
 
-    async def call(self, tool: str, arguments: dict[str, Any], meta: dict[str, Any]) -> Any:
+    async def call(
+        self, tool: str, arguments: dict[str, Any], meta: dict[str, Any]
+    ) -> CallToolResult:
         """Call one tool within timeout_seconds (connecting if needed); ServerUnavailable if the
         server is down, fails or is too slow."""
         try:
             async with asyncio.timeout(self.config.timeout_seconds):
                 client = await self._connected()
                 return await client.call_tool(tool, arguments, meta=_meta(meta))
+        except MCPError as exc:
+            if exc.code in ANSWERED:
+                text = f"Error: {exc.message}"
+                return CallToolResult(content=[TextContent(type="text", text=text)], is_error=True)
+            await self._failed(exc)
+            raise ServerUnavailable(self._describe(exc)) from exc
         except Exception as exc:
             await self._failed(exc)
             raise ServerUnavailable(self._describe(exc)) from exc
@@ -81,7 +95,13 @@ class ServerSession:
             loop = asyncio.get_running_loop()
             ready: asyncio.Future[Client] = loop.create_future()
             self._closing = asyncio.Event()
-            self._owner = loop.create_task(self._own(ready, self._closing), name=f"mcp-{self.name}")
+            # A context of its own: the session outlives the turn that opened it, and its log
+            # lines must not carry that turn's ids.
+            self._owner = loop.create_task(
+                self._own(ready, self._closing),
+                name=f"mcp-{self.name}",
+                context=contextvars.Context(),
+            )
             try:
                 self._client = await asyncio.shield(ready)
             except BaseException:
