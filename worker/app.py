@@ -30,8 +30,16 @@ def _name_logs(sender: str, **_: Any) -> None:
 def _on_init(**_: Any) -> None:
     """Build the runtime (loop, pools, model client, MCP server) before consuming: built on the
     first task instead, a fresh worker's first turn waited seconds for it on a busy machine."""
+    from shared.config import get_settings
+    from shared.mcp_servers.config import ServersFileError, configured_servers
     from worker.runtime import runtime
 
+    try:
+        configured_servers(get_settings().mcp_servers_file)
+    except ServersFileError as exc:
+        # Not a transient failure: every turn would fail the same way, so stop here, saying why.
+        log.critical("%s", exc)
+        raise SystemExit(78) from None
     try:
         runtime()
     except Exception:  # the first task builds it again, and reports why if it still fails
