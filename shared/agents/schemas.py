@@ -40,7 +40,8 @@ Approval = Annotated[dict[ToolName, ApprovalMode], Field(max_length=MAX_ALLOWED_
 Name = Annotated[NonBlankStr, Field(min_length=1, max_length=200)]
 Instructions = Annotated[NonBlankStr, Field(min_length=1, max_length=32000)]
 ModelName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^\S+$")]
-Temperature = Annotated[float, Field(ge=0, le=2)]
+# Strict: JSON `false` is not a temperature (lax mode would read it as 0.0).
+Temperature = Annotated[float, Field(ge=0, le=2, strict=True)]
 
 
 class AgentCreate(RequestModel, MetadataMixin):

@@ -122,6 +122,7 @@ def test_delete_hides_the_agent_but_keeps_its_versions(api: Api, stack: Stack) -
         ({"name": "   "}, "name"),
         ({"instructions": ""}, "instructions"),
         ({"temperature": 2.5}, "temperature"),
+        ({"temperature": False}, "temperature"),
         ({"model": "has space"}, "model"),
         ({"colour": "red"}, "colour"),
         ({"metadata": {str(i): i for i in range(17)}}, "metadata"),
