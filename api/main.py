@@ -14,6 +14,7 @@ from api.draining import Draining
 from api.metrics.http import MetricsMiddleware
 from api.middleware import BodyLimitMiddleware, HeaderLimitMiddleware, RequestContextMiddleware
 from api.routes import (
+    agents,
     api_keys,
     auth,
     chat,
@@ -31,6 +32,8 @@ from shared.auth.jwks import JwksVerifier
 from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.logging import configure_logging
+from shared.mcp_servers.config import configured_servers
+from shared.mcp_servers.probe import ServerProbe
 from shared.ratelimit import build_rate_limiter
 
 log = logging.getLogger(__name__)
@@ -44,6 +47,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.settings = settings
+        # Validated at start-up: a bad MCP_SERVERS_FILE stops the API with the reason.
+        app.state.mcp_servers = configured_servers(settings.mcp_servers_file)
+        app.state.mcp_probe = ServerProbe(app.state.mcp_servers)
         app.state.db = Database(settings.database_url)
         app.state.limiter = build_rate_limiter(
             settings.redis_url, settings.rate_limit_runs_per_minute
@@ -118,6 +124,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         (runs.router, require_scope("runs")),
         (chat.router, require_exact_scope("runs:write")),
         (tasks.router, require_scope("tasks")),
+        (agents.router, require_scope("agents")),
         (webhooks.secret_router, require_exact_scope("webhooks:manage")),
         (webhooks.deliveries_router, require_exact_scope("webhooks:manage")),
     ):

@@ -221,6 +221,9 @@ class Settings(BaseSettings):
     otel_service_name: str | None = Field(
         None, description="service.name of this process's spans (default parley-api/-worker)."
     )
+    mcp_servers_file: str | None = Field(
+        None, description="YAML or JSON file of the external MCP servers agents may use."
+    )
 
     @field_validator("database_url")
     @classmethod

@@ -1,5 +1,6 @@
 """Every table, imported in one place for Alembic and for relationship resolution."""
 
+from shared.agents.models import Agent, AgentVersion
 from shared.auth.models import ApiKey, LoginFailure, RefreshToken, User
 from shared.conversations.models import Conversation, Message
 from shared.db import Base
@@ -11,6 +12,8 @@ from shared.webhooks.models import WebhookDelivery, WebhookMessage, WebhookSecre
 from shared.workers.models import WorkerBeat
 
 __all__ = [
+    "Agent",
+    "AgentVersion",
     "ApiKey",
     "Base",
     "Conversation",

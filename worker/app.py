@@ -29,9 +29,10 @@ def _name_logs(sender: str, **_: Any) -> None:
 
 @worker_init.connect  # type: ignore[untyped-decorator]
 def _on_init(**_: Any) -> None:
-    """Serve this process's metrics (WORKER_METRICS_PORT) and build the runtime (loop, pools,
-    model client, MCP server) before consuming: built on the first task instead, a fresh
-    worker's first turn waited seconds for it on a busy machine."""
+    """Serve this process's metrics (WORKER_METRICS_PORT), check MCP_SERVERS_FILE, and build the
+    runtime (loop, pools, model client, MCP server) before consuming: built on the first task
+    instead, a fresh worker's first turn waited seconds for it on a busy machine."""
+    from shared.mcp_servers.config import ServersFileError, configured_servers
     from worker import metrics
     from worker.runtime import runtime
 
@@ -39,6 +40,12 @@ def _on_init(**_: Any) -> None:
     # Before the runtime: its database engines and the first task are traced from the start.
     telemetry.setup(settings, "worker")
     metrics.serve(settings.worker_metrics_port, settings.worker_metrics_address)
+    try:
+        configured_servers(settings.mcp_servers_file)
+    except ServersFileError as exc:
+        # Not a transient failure: every turn would fail the same way, so stop here, saying why.
+        log.critical("%s", exc)
+        raise SystemExit(78) from None
     try:
         runtime()
     except Exception:  # the first task builds it again, and reports why if it still fails

@@ -22,11 +22,13 @@ from shared.config import Settings, get_settings
 from shared.db import Database
 from shared.events.bus import EventBus
 from shared.events.store import attach_bus
+from shared.mcp_servers.config import configured_servers
 from shared.tools.todo import build_todo_server
 from worker import metrics
-from worker.agent.loop import tool_specs
+from worker.agent.messages import tool_specs
 from worker.agent.model import ChatModel, ToolSpec
 from worker.lease import LeaseKeeper
+from worker.mcp.toolset import ExternalServers
 from worker.webhooks.sender import WebhookSender
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,8 @@ class Runtime:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
+        # Validated before anything starts: a bad MCP_SERVERS_FILE stops the worker with why.
+        servers = configured_servers(settings.mcp_servers_file)
         # uvloop: the loop's own overhead is a fair share of a turn's CPU (bench/results).
         self.loop = uvloop.new_event_loop()
         self._thread = threading.Thread(target=self._serve, name="parley-loop", daemon=True)
@@ -66,6 +70,8 @@ class Runtime:
         # Its tool list never changes: listed once, not once per turn over MCP.
         self.todo_tools = self.call(_list_tools(self.todo_server))
         self.todo_tool_names = frozenset(t["function"]["name"] for t in self.todo_tools)
+        # One session per external MCP server, opened at first use and kept for the process.
+        self.mcp = ExternalServers(servers)
         # Webhook deliveries run on this loop through one pooled, guarded HTTP client.
         self.webhooks = WebhookSender(settings)
         # Imported here: the runs domain imports this module for its Runtime type.
@@ -105,6 +111,7 @@ class Runtime:
             await self.keeper.stop()
             await self.keeper.database.dispose()
             await self.webhooks.aclose()
+            await self.mcp.close()
             await self.bus.close()
             await self.database.dispose()
 

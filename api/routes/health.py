@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from api.deps import DatabaseDep, SettingsDep
+from shared.mcp_servers.probe import ServerProbe
 from shared.workers import service as workers
 
 router = APIRouter(tags=["operations"])
@@ -27,15 +28,22 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 async def readyz(request: Request, database: DatabaseDep, settings: SettingsDep) -> JSONResponse:
-    """Ready when the database and the broker answer; names each check, workers, the model."""
+    """Ready when the database and the broker answer; names each check (workers, external MCP
+    servers) and the model."""
     checks: dict[str, Any] = {
         "database": await _check(_ping_database(database)),
         "broker": await _check(asyncio.to_thread(_ping_broker)),
         "workers": await _workers(database, settings.worker_stale_seconds),
     }
+    probe: ServerProbe | None = getattr(request.app.state, "mcp_probe", None)
+    if probe is not None and probe.servers:
+        # Reported, never fatal: agents using a server that is down get tool errors.
+        servers = await probe.states()
+        ok = all(state["ok"] for state in servers.values())
+        checks["mcp_servers"] = {"ok": ok, "servers": servers}
     # No worker means turns wait in the queue, yet the API itself still serves reads: only an
     # operator who asks for it (READY_REQUIRES_WORKER) takes the API out of rotation for that.
-    required = [name for name in checks if name != "workers" or settings.ready_requires_worker]
+    required = ["database", "broker"] + (["workers"] if settings.ready_requires_worker else [])
     ok = all(checks[name]["ok"] for name in required)
     body = {
         "status": "ok" if ok else "unavailable",

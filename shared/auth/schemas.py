@@ -10,12 +10,22 @@ from pydantic import BaseModel, Field, field_validator
 from shared.auth.models import ApiKey
 from shared.schemas import RequestModel, SafeStr
 
-Scope = Literal["runs:read", "runs:write", "tasks:read", "tasks:write", "webhooks:manage"]
+Scope = Literal[
+    "runs:read",
+    "runs:write",
+    "tasks:read",
+    "tasks:write",
+    "agents:read",
+    "agents:write",
+    "webhooks:manage",
+]
 SCOPES: tuple[str, ...] = (
     "runs:read",
     "runs:write",
     "tasks:read",
     "tasks:write",
+    "agents:read",
+    "agents:write",
     "webhooks:manage",
 )
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@+\-]{2,253}$"

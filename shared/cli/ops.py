@@ -128,6 +128,7 @@ def retry_run(run_id: Annotated[str, typer.Argument(help="The run's id.")]) -> N
                 conversation_id=run.conversation_id,
                 webhook_url=run.webhook_url,
                 metadata=run.meta or None,
+                agent_id=run.agent_id,
             )
             new, _ = await service.submit(uow.session, uow.dispatcher, run.user_id, body, None)
             return f"{run_id}: submitted again as {new.id}"

@@ -84,6 +84,10 @@ class Run(Base):
     # the same UPDATE that changes the status (see shared.events.store).
     last_event_seq: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     events_pruned_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
+    # The agent and version the run was submitted with (shared.agents); null: the built-in
+    # todo agent. No foreign key: the version row outlives a deleted agent anyway.
+    agent_id: Mapped[str | None] = mapped_column(String(40))
+    agent_version: Mapped[int | None] = mapped_column(Integer)
 
 
 class ToolCall(Base):

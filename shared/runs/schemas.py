@@ -20,6 +20,9 @@ class RunCreate(RequestModel, MetadataMixin):
     webhook_url: str | None = Field(None, max_length=2048, pattern=r"^[Hh][Tt][Tt][Pp][Ss]?://")
     metadata: dict[str, Any] | None = None
     multitask_strategy: MultitaskStrategy = "enqueue"
+    agent_id: str | None = Field(
+        None, min_length=1, max_length=64, description="Your agent; null: the built-in todo agent."
+    )
 
     @field_validator("message")
     @classmethod
@@ -61,6 +64,9 @@ class RunOut(BaseModel):
     # The column is `meta` on the row (`metadata` is taken by SQLAlchemy's declarative base).
     metadata: dict[str, Any] = Field(validation_alias=AliasChoices("meta", "metadata"))
     webhook_url: str | None
+    # Null: the built-in todo agent. Older events and webhooks lack them: defaults keep them valid.
+    agent_id: str | None = None
+    agent_version: int | None = None
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.agents import service as agents
 from shared.config import get_settings
 from shared.conversations import service as conversations
 from shared.db import utcnow
@@ -75,6 +76,8 @@ async def submit(
             return existing, True
     if limiter is not None:
         await limiter.check(session, user_id)
+    # The version is fixed now: editing the agent later never changes this run.
+    agent = await agents.get(session, user_id, body.agent_id) if body.agent_id else None
 
     active: Sequence[Run] = []
     if body.conversation_id is not None:
@@ -102,6 +105,8 @@ async def submit(
         idempotency_key=idempotency_key,
         request_hash=request_fingerprint(body) if idempotency_key else None,
         dispatched_at=utcnow() if runs_now else None,
+        agent_id=agent.id if agent is not None else None,
+        agent_version=agent.version if agent is not None else None,
     )
     # No race on the key to handle here: _serialize_on_key made same-key submits take turns.
     session.add(run)

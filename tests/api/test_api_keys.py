@@ -13,7 +13,15 @@ from tests.api.signin import bearer
 from tests.api.test_events_ws import receive, ws_url
 from tests.stack import Api, Stack
 
-ALL_SCOPES = ["runs:read", "runs:write", "tasks:read", "tasks:write", "webhooks:manage"]
+ALL_SCOPES = [
+    "runs:read",
+    "runs:write",
+    "tasks:read",
+    "tasks:write",
+    "agents:read",
+    "agents:write",
+    "webhooks:manage",
+]
 
 
 def create_key(api: Api, scopes: list[str], **body: object) -> dict[str, object]:
@@ -56,6 +64,10 @@ def test_each_scope_guards_its_routes_and_403_names_it(api: Api, stack: Stack) -
                 "runs:write": client.post("/v1/conversations", json={"title": "t"}),
                 "tasks:read": client.get("/v1/tasks"),
                 "tasks:write": client.post("/v1/tasks", json={"title": "x"}),
+                "agents:read": client.get("/v1/agents"),
+                "agents:write": client.post(
+                    "/v1/agents", json={"name": "a", "instructions": "i", "tools": []}
+                ),
                 "webhooks:manage": client.get("/v1/webhook-secret"),
             }
             for needed, response in checks.items():

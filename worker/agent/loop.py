@@ -3,7 +3,8 @@
 Every tool call is written to the ledger before it runs, so a turn restarted after a crash
 rebuilds the steps already taken and re-issues only calls with no recorded result; the todo
 tools complete their ledger row (and write `tool_call.completed`) in the same transaction as
-their effect (exactly once).
+their effect (exactly once). A custom agent's external MCP tools run at least once: a crash
+between such a call and its ledger write repeats it, with the same `_meta.call_key`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from mcp import Client
 from mcp.types import RequestParamsMeta
@@ -36,9 +37,14 @@ from worker.agent.messages import (
     parse_arguments,
     tool_result_message,
     tool_result_value,
+    tool_specs,
     unwrap_tool_error,
 )
 from worker.agent.model import ChatMessage, ChatModel, DeltaCallback, ToolSpec, Usage
+from worker.agent.spec import AgentSpec
+
+if TYPE_CHECKING:
+    from worker.mcp.toolset import Toolset
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,8 @@ class Turn:
     lease_token: str | None = None  # writes are guarded by it when set
     history: Sequence[ChatMessage] | None = None  # earlier turns; None: load them
     earlier_calls: Sequence[ToolCall] = ()  # calls a crashed attempt recorded
+    agent_id: str | None = None  # None: the built-in todo agent
+    agent: AgentSpec | None = None  # the version it was submitted with (loaded at the claim)
 
 
 class AgentLoop:
@@ -103,6 +111,8 @@ class AgentLoop:
         *,
         tools: list[ToolSpec] | None = None,
         self_recording: frozenset[str] = frozenset(),
+        system_prompt: str = SYSTEM_PROMPT,
+        external: Toolset | None = None,
     ) -> None:
         self.database = database
         self.model = model
@@ -112,6 +122,9 @@ class AgentLoop:
         self.tools = tools  # None: list them from the client
         # Tools whose server completes the ledger row and writes the completed event itself.
         self.self_recording = self_recording
+        self.system_prompt = system_prompt
+        # A custom agent's external MCP tools; with it, only the tools offered may run.
+        self.external = external
         self.offered: frozenset[str] = frozenset()  # tool names offered this turn (metrics)
 
     async def run(
@@ -167,7 +180,7 @@ class AgentLoop:
             async with self.database.transaction() as session:
                 history = await load_history(session, turn)
                 earlier_calls = await ledger.for_run(session, turn.run_id)
-        messages: list[ChatMessage] = [{"role": "system", "content": SYSTEM_PROMPT}]
+        messages: list[ChatMessage] = [{"role": "system", "content": self.system_prompt}]
         messages.extend(history)
         messages.append({"role": "user", "content": turn.message})
         return messages, earlier_calls
@@ -220,19 +233,22 @@ class AgentLoop:
             return
         arguments = call.arguments
         tool = metrics.tool_label(call.tool_name, self.offered)
+        meta = {"user_id": turn.user_id, "call_key": call.call_key}
+        began = time.monotonic()
         if "__invalid_json__" in arguments:
             result: Any = "Error: the tool arguments were not valid JSON"
             is_error = True
             metrics.tool_call(tool, "invalid_arguments", None)
+        elif self.external is not None and call.tool_name in self.external.names:
+            result, is_error = await self.external.call(call.tool_name, arguments, meta)
+            metrics.tool_call(tool, "error" if is_error else "ok", time.monotonic() - began)
+        elif self.external is not None and not self._offers(call.tool_name):
+            result, is_error = f"Error: this agent has no tool named {call.tool_name}", True
+            metrics.tool_call(tool, "error", None)
         else:
-            began = time.monotonic()
             try:
                 outcome = await client.call_tool(
-                    call.tool_name,
-                    arguments,
-                    meta=cast(
-                        RequestParamsMeta, {"user_id": turn.user_id, "call_key": call.call_key}
-                    ),
+                    call.tool_name, arguments, meta=cast(RequestParamsMeta, meta)
                 )
             except Exception:
                 metrics.tool_call(tool, "crashed", time.monotonic() - began)
@@ -259,21 +275,9 @@ class AgentLoop:
             completed = tool_call_data(ledger.public(row))
             await events.append(session, turn.run_id, [(TOOL_CALL_COMPLETED, completed)])
 
-
-async def tool_specs(client: Client) -> list[ToolSpec]:
-    """The MCP tools as OpenAI function specs."""
-    listing = await client.list_tools()
-    return [
-        {
-            "type": "function",
-            "function": {
-                "name": tool.name,
-                "description": tool.description or "",
-                "parameters": tool.input_schema,
-            },
-        }
-        for tool in listing.tools
-    ]
+    def _offers(self, name: str) -> bool:
+        """Whether the model was offered `name` (a custom agent may lack the todo tools)."""
+        return self.tools is None or any(t["function"]["name"] == name for t in self.tools)
 
 
 async def load_history(session: AsyncSession, turn: Turn) -> list[ChatMessage]:

@@ -6,12 +6,13 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
+from mcp import Client
 from mcp.types import CallToolResult
 
 from shared.conversations.models import Message
 from shared.runs.models import ToolCall
 from shared.runs.status import ToolCallStatus
-from worker.agent.model import ChatMessage
+from worker.agent.model import ChatMessage, ToolSpec
 
 
 def tool_call_message(content: str | None, calls: Iterable[tuple[str, str, Any]]) -> ChatMessage:
@@ -96,3 +97,19 @@ def parse_arguments(raw: str) -> dict[str, Any]:
     except ValueError:
         return {"__invalid_json__": raw[:2000]}
     return value if isinstance(value, dict) else {"__invalid_json__": raw[:2000]}
+
+
+async def tool_specs(client: Client) -> list[ToolSpec]:
+    """The MCP tools as OpenAI function specs."""
+    listing = await client.list_tools()
+    return [
+        {
+            "type": "function",
+            "function": {
+                "name": tool.name,
+                "description": tool.description or "",
+                "parameters": tool.input_schema,
+            },
+        }
+        for tool in listing.tools
+    ]

@@ -4,6 +4,7 @@ the limits toward the provider that all worker processes share (shared.provider.
 from __future__ import annotations
 
 import asyncio
+import copy
 import logging
 import random
 import time
@@ -48,6 +49,7 @@ class OpenAIModel:
     def __init__(self, settings: Settings) -> None:
         assert settings.openai_api_key is not None
         self.name = settings.openai_model
+        self.temperature: float | None = None
         self._client = AsyncOpenAI(
             api_key=settings.openai_api_key.get_secret_value(),
             base_url=settings.openai_base_url,
@@ -55,6 +57,13 @@ class OpenAIModel:
             timeout=openai.Timeout(120.0, connect=5.0),
         )
         self.limiter = ProviderLimiter(settings)
+
+    def variant(self, name: str | None, temperature: float | None) -> OpenAIModel:
+        """This model with an agent's name and temperature (same client, same limits)."""
+        other = copy.copy(self)
+        other.name = name or self.name
+        other.temperature = temperature
+        return other
 
     async def complete(
         self, messages: list[ChatMessage], tools: list[ToolSpec], on_delta: DeltaCallback
@@ -113,6 +122,7 @@ class OpenAIModel:
                 model=self.name,
                 messages=cast(list[ChatCompletionMessageParam], messages),
                 tools=cast(list[ChatCompletionToolParam], tools) if tools else omit,
+                temperature=self.temperature if self.temperature is not None else omit,
                 stream=True,
                 stream_options={"include_usage": True},
             )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from shared.agents import service as agents
 from shared.conversations.models import Message
 from shared.db import utcnow
 from shared.runs import states
@@ -20,6 +21,7 @@ from shared.uow import unit_of_work
 from worker import metrics
 from worker.agent.loop import Turn, load_history
 from worker.agent.model import Usage
+from worker.agent.spec import AgentSpec
 from worker.runs import fairness
 from worker.runtime import Runtime
 
@@ -66,6 +68,11 @@ async def start(rt: Runtime, run_id: str, token: str) -> Started | None:
             )
             return None
         await _write_user_message(session, run)
+        agent = None
+        if run.agent_id is not None and run.agent_version is not None:
+            # The one statement a custom agent adds to a turn's start (the built-in one: none).
+            row = await agents.load_version(session, run.agent_id, run.agent_version)
+            agent = AgentSpec.of(row) if row is not None else None
         turn = Turn(
             run.id,
             run.user_id,
@@ -74,6 +81,8 @@ async def start(rt: Runtime, run_id: str, token: str) -> Started | None:
             Usage.of(run.usage),
             lease_token=token,
             history=None,
+            agent_id=run.agent_id,
+            agent=agent,
         )
         history = await load_history(session, turn)
         # Only a retry can find calls of an earlier attempt.

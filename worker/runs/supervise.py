@@ -15,8 +15,9 @@ from mcp import Client
 from shared.db import utcnow
 from shared.runs import states
 from shared.runs.status import RunStatus
-from worker.agent.loop import AgentLoop, LeaseLost, Turn, TurnFailed, TurnState
+from worker.agent.loop import LeaseLost, Turn, TurnFailed, TurnState
 from worker.agent.model import ModelError
+from worker.runs.agents import agent_for
 from worker.runs.claim import Started
 from worker.runs.emitter import RunEmitter
 from worker.runtime import Runtime
@@ -95,14 +96,7 @@ async def _streamed(drive: Coroutine[Any, Any, str], emitter: RunEmitter) -> str
 
 async def _drive(rt: Runtime, turn: Turn, state: TurnState, emitter: RunEmitter) -> str:
     """One attempt at the turn, inside its own MCP session (entered and left in this task)."""
-    agent = AgentLoop(
-        rt.database,
-        rt.model,
-        rt.settings.agent_max_steps,
-        emitter.drain,
-        tools=rt.todo_tools,
-        self_recording=rt.todo_tool_names,
-    )
+    agent = await agent_for(rt, turn, emitter.drain)
     # Raised inside the session block, TurnFailed/ModelError would leave it wrapped in an
     # ExceptionGroup by the client's anyio task group: carry it out and raise it bare.
     failure: Exception

@@ -2,15 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
+import pytest
 
-from tests.worker.conftest import StackFactory
+from fakellm import FakeLLM
+from tests.conftest import TIERS, running_stack
+from tests.stack import Stack
 
 
-def test_offline_stack_runs_todo_turns_without_an_llm(private_stack: StackFactory) -> None:
-    stack = private_stack(offline=True)
+@pytest.fixture(scope="module", params=TIERS)
+def stack(
+    request: pytest.FixtureRequest, llm: FakeLLM, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    """A stack of its own with no OPENAI_API_KEY (the offline model)."""
+    workdir = tmp_path_factory.mktemp(f"offline-{request.param}")
+    with running_stack(request, str(request.param), workdir, llm, offline=True) as s:
+        yield s
+
+
+def test_offline_stack_runs_todo_turns_without_an_llm(stack: Stack) -> None:
     assert "OPENAI_API_KEY" not in stack.env
 
     ready = httpx.get(f"{stack.api_url}/readyz", timeout=10)
@@ -73,3 +86,19 @@ def test_offline_stack_runs_todo_turns_without_an_llm(private_stack: StackFactor
             ("Call mom", False),
         ]
     assert "offline" in stack.procs["worker"].log()
+
+
+def test_a_custom_agent_fails_with_model_unavailable_rather_than_pretending(stack: Stack) -> None:
+    with stack.client() as api:
+        body = {"name": "Chef", "instructions": "Plan meals.", "tools": [{"type": "todo"}]}
+        agent = api.post("/v1/agents", json=body).json()
+        run = api.turn("Add a task to buy flour", agent_id=agent["id"])
+        assert run["status"] == "failed", run
+        assert run["error"]["code"] == "model_unavailable"
+        assert "OPENAI_API_KEY" in run["error"]["message"]
+        assert run["output"] is None and (run["agent_id"], run["agent_version"]) == (agent["id"], 1)
+        assert api.get("/v1/tasks").json()["data"] == []
+        # The default agent keeps the offline model.
+        default = api.turn("Add a task to buy flour")
+        assert default["status"] == "completed", default
+        assert [t["title"] for t in api.get("/v1/tasks").json()["data"]] == ["Buy flour"]

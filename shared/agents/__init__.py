@@ -1,0 +1,1 @@
+"""Agents users configure: instructions, model, temperature, tool sources, versioned."""
