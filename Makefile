@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck bench bench-retention clean browser-deps
+.PHONY: run test lint typecheck bench bench-retention bench-fairness clean browser-deps
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,9 @@ bench: $(STAMP)
 # 1M runs and 20M events in a scratch PostgreSQL database (PARLEY_TEST_POSTGRES_URL's server).
 bench-retention: $(STAMP)
 	$(BIN)/python -m bench.retention $(BENCH_ARGS)
+
+bench-fairness: $(STAMP)
+	$(BIN)/python -m bench.fairness $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var
