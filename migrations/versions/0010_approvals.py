@@ -21,6 +21,7 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 BEFORE = ("queued", "in_progress", "completed", "failed", "cancelled")
+ENDING = "event_type <> 'run.requires_action'"
 AFTER = ("queued", "in_progress", "requires_action", "completed", "failed", "cancelled")
 
 
@@ -38,6 +39,17 @@ def upgrade() -> None:
         batch.create_check_constraint("run_status", _in(AFTER))
     with op.batch_alter_table("tool_calls") as batch:
         batch.add_column(sa.Column("approval", sa.String(length=16), nullable=True))
+    # A run's webhooks: one ending, and one run.requires_action per pause before it.
+    with op.batch_alter_table("webhook_messages") as batch:
+        batch.drop_constraint("uq_webhook_messages_run_id", type_="unique")
+    op.create_index(
+        "uq_webhook_messages_run_id_ending",
+        "webhook_messages",
+        ["run_id"],
+        unique=True,
+        postgresql_where=sa.text(ENDING),
+        sqlite_where=sa.text(ENDING),
+    )
 
 
 def downgrade() -> None:
@@ -46,6 +58,10 @@ def downgrade() -> None:
         "UPDATE runs SET status = 'failed', required_action = NULL, lease_until = NULL "
         "WHERE status = 'requires_action'"
     )
+    op.execute("DELETE FROM webhook_messages WHERE event_type = 'run.requires_action'")
+    op.drop_index("uq_webhook_messages_run_id_ending", table_name="webhook_messages")
+    with op.batch_alter_table("webhook_messages") as batch:
+        batch.create_unique_constraint("uq_webhook_messages_run_id", ["run_id"])
     with op.batch_alter_table("tool_calls") as batch:
         batch.drop_column("approval")
     with op.batch_alter_table("runs") as batch:
