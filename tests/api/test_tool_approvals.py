@@ -5,6 +5,7 @@ the model reads; cancel ends a waiting run at once, and nobody answering fails i
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,8 +15,9 @@ import pytest
 
 from fakellm import FakeLLM
 from tests.api.sse import read_events
+from tests.api.test_events_ws import events_until_end, receive, socket
 from tests.conftest import TIERS, running_stack
-from tests.stack import Api, Stack
+from tests.stack import Api, Stack, make_token
 from tests.worker.support import tag
 
 WAITING = "requires_action"
@@ -118,6 +120,20 @@ def test_an_approved_call_runs_once_and_the_turn_completes(
     # The user message is written once, however many times the turn started.
     messages = api.messages(run["conversation_id"])
     assert [m["role"] for m in messages] == ["user", "assistant"]
+
+
+def test_websocket_subscribers_see_the_wait_and_the_resumed_turn(api: Api, stack: Stack) -> None:
+    run, _ = paused_delete(api)
+    [call] = run["required_action"]["tool_calls"]
+    with socket(stack, make_token(api.user)) as ws:
+        ws.send(json.dumps({"type": "subscribe", "run_id": run["id"]}))
+        seen = [receive(ws)]
+        while seen[-1]["type"] != "run.requires_action":
+            seen.append(receive(ws))
+        assert seen[-1]["data"]["run"]["required_action"] == run["required_action"]
+        assert decide(api, run["id"], {"tool_call_id": call["id"], "approve": True}).is_success
+        after = events_until_end(ws)[run["id"]]
+    assert after[0]["type"] == "run.queued" and after[-1]["type"] == "run.completed"
 
 
 def test_a_rejected_call_is_a_tool_error_the_model_reads(api: Api) -> None:
