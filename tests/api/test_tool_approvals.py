@@ -1,7 +1,8 @@
 """Human approval: a run whose agent calls a tool marked `always` waits in requires_action (no
 worker holds it) until a person approves or rejects the call through POST
 /v1/runs/{id}/tool-approvals; an approved call runs once, a rejected one becomes a tool error
-the model reads; cancel ends a waiting run at once, and nobody answering fails it in time."""
+the model reads; cancel ends a waiting run at once, and nobody answering fails it in time; a
+waiting run holds none of its user's MAX_ACTIVE_RUNS_PER_USER slots."""
 
 from __future__ import annotations
 
@@ -172,7 +173,7 @@ def test_cancel_ends_a_waiting_run_at_once_and_the_conversation_moves_on(api: Ap
 
 @pytest.fixture(params=TIERS)
 def hasty_stack(request: pytest.FixtureRequest, llm: FakeLLM, tmp_path: Path) -> Iterator[Stack]:
-    env = {"APPROVAL_TIMEOUT_SECONDS": "2"}
+    env = {"APPROVAL_TIMEOUT_SECONDS": "5", "MAX_ACTIVE_RUNS_PER_USER": "1"}
     with running_stack(request, str(request.param), tmp_path, llm, extra_env=env) as s:
         yield s
 
@@ -180,7 +181,11 @@ def hasty_stack(request: pytest.FixtureRequest, llm: FakeLLM, tmp_path: Path) ->
 def test_a_run_nobody_answers_fails_with_approval_expired(hasty_stack: Stack) -> None:
     api = hasty_stack.client()
     run, task_id = paused_delete(api)
+    # A waiting run holds none of its user's slots (the cap is 1 here): other turns run.
+    other = api.turn(f"hello meanwhile {tag()}")
+    assert other["status"] == "completed"
     done = api.wait(run["id"])
+    assert other["started_at"] < done["finished_at"]
     assert done["status"] == "failed", done
     assert done["error"]["code"] == "approval_expired"
     assert done["required_action"] is None
