@@ -159,6 +159,16 @@ def test_cancel_ends_a_waiting_run_at_once_and_the_conversation_moves_on(api: Ap
     # The conversation's next turn waits behind the one waiting for a person.
     assert api.get(f"/v1/runs/{later['id']}", params={"wait": 2}).json()["status"] == "queued"
 
+    busy = api.post(
+        "/v1/runs",
+        json={
+            "message": "hi",
+            "conversation_id": run["conversation_id"],
+            "multitask_strategy": "reject",
+        },
+    )
+    assert busy.status_code == 409 and busy.json()["active_run_id"] == run["id"]
+
     cancelled = api.post(f"/v1/runs/{run['id']}/cancel")
     assert cancelled.status_code == 200, cancelled.text
     body = cancelled.json()
@@ -168,6 +178,19 @@ def test_cancel_ends_a_waiting_run_at_once_and_the_conversation_moves_on(api: Ap
     late = decide(api, run["id"], {"tool_call_id": call["id"], "approve": True})
     assert late.status_code == 409
     assert api.wait(later["id"])["status"] == "completed"
+    assert api.get(f"/v1/tasks/{task_id}").status_code == 200
+
+
+def test_interrupt_cancels_a_waiting_run_and_runs_the_new_turn(api: Api) -> None:
+    run, task_id = paused_delete(api)
+    newer = api.submit(
+        f"never mind {tag()}",
+        conversation_id=run["conversation_id"],
+        multitask_strategy="interrupt",
+    )
+    assert api.wait(newer["id"])["status"] == "completed"
+    ended = api.wait(run["id"])
+    assert ended["status"] == "cancelled" and ended["required_action"] is None
     assert api.get(f"/v1/tasks/{task_id}").status_code == 200
 
 
