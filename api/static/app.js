@@ -278,6 +278,7 @@
       select.append(option);
     }
     select.value = page.data.some((agent) => agent.id === chosen) ? chosen : "";
+    select.hidden = page.data.length === 0; // only a choice once you have an agent
   }
 
   async function openConversation(id) {

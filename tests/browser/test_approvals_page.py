@@ -4,6 +4,7 @@ the turn goes on with the user's answer (headless Chromium)."""
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 from playwright.sync_api import Browser, Page, expect
 
@@ -20,7 +21,7 @@ def sign_in_with_token(page: Page, stack: Stack, user: str) -> None:
 
 
 def test_a_call_waiting_for_approval_is_approved_or_rejected_in_the_page(
-    browser: Browser, stack: Stack
+    browser: Browser, stack: Stack, screenshots: Path
 ) -> None:
     user = f"approver-{uuid.uuid4().hex[:8]}"
     api = stack.client(user)
@@ -48,6 +49,7 @@ def test_a_call_waiting_for_approval_is_approved_or_rejected_in_the_page(
     expect(card).to_contain_text("delete_task")
     expect(reply.locator(".meta")).to_contain_text("Waiting for your approval")
     assert api.get(f"/v1/tasks/{first}").status_code == 200
+    page.screenshot(path=str(screenshots / "approval.png"))
     card.get_by_role("button", name="Approve").click()
     expect(card.locator(".chip")).to_have_text("done")
     expect(reply.locator(".bubble")).to_contain_text("deleted")
