@@ -50,6 +50,11 @@ class Settings(BaseSettings):
     )
     agent_max_steps: int = Field(8, ge=1, le=100, description="Model calls per turn at most.")
     run_timeout_seconds: float = Field(300, gt=0, description="Wall-clock limit of one run.")
+    approval_timeout_seconds: float = Field(
+        86400,
+        gt=0,
+        description="How long a run waits in requires_action before it fails (approval_expired).",
+    )
     run_max_attempts: int = Field(
         3, ge=1, le=20, description="Worker attempts before a repeatedly lost run fails."
     )

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from api.deps import CurrentUser, DatabaseDep, UoW
 from api.errors import error_responses
 from api.params import Cursor, Limit, RunId
-from shared.runs import service, states
-from shared.runs.schemas import BusyConversation, RunCreate, RunOut
+from shared.runs import approvals, service, states
+from shared.runs.schemas import BusyConversation, RunCreate, RunOut, ToolApprovals
 from shared.runs.status import RunStatus
 from shared.runs.waiting import wait_for_run
 from shared.schemas import Page, SafeStr
@@ -98,3 +98,12 @@ async def cancel_run(
     # when it comes quickly, else with the run as it is (its status will follow).
     await uow.commit()
     return await wait_for_run(database, request.app.state.events, user, run_id, CANCEL_WAIT)
+
+
+@router.post("/{run_id}/tool-approvals", responses=error_responses(409))
+async def approve_tool_calls(
+    run_id: RunId, body: ToolApprovals, user: CurrentUser, uow: UoW
+) -> RunOut:
+    """Approve or reject each tool call a requires_action run waits on; the run resumes."""
+    run = await approvals.decide(uow.session, uow.dispatcher, user, run_id, body)
+    return RunOut.model_validate(run, from_attributes=True)

@@ -6,7 +6,7 @@
   const TOKEN_KEY = "parley.token";
   const REFRESH_KEY = "parley.refresh";
   const TERMINAL = new Set(["run.completed", "run.failed", "run.cancelled"]);
-  const ACTIVE = new Set(["queued", "in_progress"]);
+  const ACTIVE = new Set(["queued", "in_progress", "requires_action"]);
   const MAX_STREAM_RETRIES = 30;
 
   const $ = (id) => document.getElementById(id);
@@ -193,7 +193,7 @@
     $("user-badge").textContent = state.user;
     $("signin").hidden = true;
     $("app").hidden = false;
-    await Promise.all([loadConversations(), loadTasks()]);
+    await Promise.all([loadConversations(), loadTasks(), loadAgents().catch(() => {})]);
     if (state.conversations.length) await openConversation(state.conversations[0].id);
     $("message-input").focus();
   }
@@ -263,6 +263,22 @@
       list.append(item);
     }
     $("no-conversations").hidden = state.conversations.length > 0;
+  }
+
+  // The user's agents, to run a turn with one of them instead of the built-in assistant.
+  async function loadAgents() {
+    const select = $("agent-select");
+    const page = await api("/v1/agents?limit=100");
+    const chosen = select.value;
+    select.replaceChildren(el("option", "", "Todo assistant"));
+    select.firstChild.value = "";
+    for (const agent of page.data) {
+      const option = el("option", "", agent.name);
+      option.value = agent.id;
+      select.append(option);
+    }
+    select.value = page.data.some((agent) => agent.id === chosen) ? chosen : "";
+    select.hidden = page.data.length === 0; // only a choice once you have an agent
   }
 
   async function openConversation(id) {
@@ -381,6 +397,51 @@
       scrollToEnd();
     }
 
+    // The run waits for the user: each pending call gets Approve / Reject; the decisions go
+    // together once every call has one (the API takes them in one request).
+    askApproval(run) {
+      const calls = (run.required_action && run.required_action.tool_calls) || [];
+      const decisions = new Map();
+      this.answered = false;
+      this.working("Waiting for your approval");
+      for (const call of calls) {
+        this.toolCall(call, false);
+        const card = this.cards.get(call.id);
+        card.chip.className = "chip waiting";
+        card.chip.textContent = "needs approval";
+        const buttons = el("div", "approval");
+        const approve = el("button", "approve", "Approve");
+        const reject = el("button", "reject", "Reject");
+        approve.type = reject.type = "button";
+        const choose = (yes) => {
+          buttons.remove();
+          card.chip.className = "chip running";
+          card.chip.textContent = yes ? "approved" : "rejected";
+          decisions.set(call.id, { tool_call_id: call.id, approve: yes });
+          if (decisions.size === calls.length) this.sendDecisions(run.id, [...decisions.values()]);
+        };
+        approve.addEventListener("click", () => choose(true));
+        reject.addEventListener("click", () => choose(false));
+        buttons.append(approve, reject);
+        card.append(buttons);
+      }
+      this.working("Waiting for your approval");
+      scrollToEnd();
+    }
+
+    async sendDecisions(runId, decisions) {
+      this.answered = true;
+      this.working("Resuming…");
+      try {
+        await api(`/v1/runs/${encodeURIComponent(runId)}/tool-approvals`, {
+          method: "POST",
+          body: { decisions },
+        });
+      } catch (error) {
+        this.working(error.message);
+      }
+    }
+
     row(label, value) {
       const row = el("div", "tool-row");
       row.append(el("span", "tool-label", label), el("span", "tool-value", value));
@@ -428,6 +489,7 @@
   async function send(text) {
     const body = { message: text };
     if (state.current) body.conversation_id = state.current;
+    if ($("agent-select").value) body.agent_id = $("agent-select").value;
     setBusy(true);
     addUserMessage(text);
     let run;
@@ -473,7 +535,10 @@
     const data = event.data;
     switch (event.type) {
       case "run.queued":
-        view.working("Waiting for the previous turn…");
+        view.working(view.answered ? "Resuming…" : "Waiting for the previous turn…");
+        break;
+      case "run.requires_action":
+        view.askApproval(data.run);
         break;
       case "run.in_progress":
         view.setText(""); // a fresh attempt streams the reply again

@@ -16,7 +16,7 @@ MAX_TOOL_SOURCES = 20
 MAX_ALLOWED_TOOLS = 100
 
 ToolName = Annotated[str, Field(pattern=r"^[A-Za-z0-9_-]{1,64}$")]
-# "always": the call waits for a person's yes (enforced once approvals ship); "never": it does not.
+# "always": the call waits for a person's yes (shared.runs.approvals); "never": it does not.
 ApprovalMode = Literal["always", "never"]
 
 

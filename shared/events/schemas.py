@@ -13,6 +13,8 @@ from shared.runs.schemas import RunOut
 
 RUN_QUEUED = "run.queued"
 RUN_IN_PROGRESS = "run.in_progress"
+# The run waits for a person to approve tool calls (not terminal: the stream stays open).
+RUN_REQUIRES_ACTION = "run.requires_action"
 TOOL_CALL_STARTED = "tool_call.started"
 TOOL_CALL_COMPLETED = "tool_call.completed"
 MESSAGE_DELTA = "message.delta"

@@ -88,6 +88,11 @@ class Run(Base):
     # todo agent. No foreign key: the version row outlives a deleted agent anyway.
     agent_id: Mapped[str | None] = mapped_column(String(40))
     agent_version: Mapped[int | None] = mapped_column(Integer)
+    # While requires_action: the tool calls waiting for a person's decision (the public
+    # `required_action`); `lease_until` then holds the decision's deadline.
+    required_action: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # When a person last answered: the resumed turn's deadline counts from then.
+    resumed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 
 
 class ToolCall(Base):
@@ -111,6 +116,8 @@ class ToolCall(Base):
     status: Mapped[ToolCallStatus] = mapped_column(
         column_type(ToolCallStatus, "tool_call_status"), default=ToolCallStatus.PENDING
     )
+    # A call that needs a person's yes: null until decided, then "approved" or "rejected".
+    approval: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     completed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime)
 

@@ -52,6 +52,31 @@ class RunUsage(BaseModel):
     total_tokens: int
 
 
+class PendingToolCall(BaseModel):
+    id: str
+    tool_name: str
+    arguments: dict[str, Any]
+
+
+class RequiredAction(BaseModel):
+    """What a requires_action run waits for: a person's decision on these tool calls."""
+
+    type: Literal["tool_approval"] = "tool_approval"
+    tool_calls: list[PendingToolCall]
+
+
+class ToolDecision(RequestModel):
+    tool_call_id: str = Field(min_length=1, max_length=40)
+    approve: bool
+    reason: str | None = Field(None, max_length=1000)
+
+
+class ToolApprovals(RequestModel):
+    """POST /v1/runs/{id}/tool-approvals: one decision for each call the run waits on."""
+
+    decisions: list[ToolDecision] = Field(min_length=1, max_length=100)
+
+
 class RunOut(BaseModel):
     id: str
     object: Literal["run"] = "run"
@@ -67,6 +92,8 @@ class RunOut(BaseModel):
     # Null: the built-in todo agent. Older events and webhooks lack them: defaults keep them valid.
     agent_id: str | None = None
     agent_version: int | None = None
+    # Set only while the run is requires_action.
+    required_action: RequiredAction | None = None
     created_at: dt.datetime
     started_at: dt.datetime | None
     finished_at: dt.datetime | None

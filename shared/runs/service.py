@@ -21,7 +21,7 @@ from shared.events import store as events
 from shared.events.schemas import RUN_QUEUED, run_data
 from shared.pagination import fetch_page
 from shared.ratelimit import RateLimiter
-from shared.runs import states
+from shared.runs import pauses, states
 from shared.runs.models import Run
 from shared.runs.schemas import RunCreate
 from shared.webhooks.urls import check_destination
@@ -131,6 +131,8 @@ async def interrupt(session: AsyncSession, dispatcher: Dispatcher, run: Run) -> 
     """Stop a run for a newer one: queued ones end now, a running one at its next step."""
     if run.status == states.QUEUED:
         await states.cancel_queued(session, dispatcher, run.id)
+    elif run.status == pauses.REQUIRES_ACTION:
+        await pauses.cancel_waiting(session, dispatcher, run.id)
     else:
         await states.request_cancel(session, run.id)
     await session.refresh(run)
@@ -167,7 +169,13 @@ async def cancel(session: AsyncSession, dispatcher: Dispatcher, user_id: str, ru
     run = await get(session, user_id, run_id)
     if run.status in states.TERMINAL:
         raise Conflict(f"run is already {run.status}")
-    if run.status != states.QUEUED or not await states.cancel_queued(session, dispatcher, run.id):
+    if run.status == pauses.REQUIRES_ACTION:
+        ended = await pauses.cancel_waiting(session, dispatcher, run.id)
+    elif run.status == states.QUEUED:
+        ended = await states.cancel_queued(session, dispatcher, run.id)
+    else:
+        ended = None
+    if ended is None:
         await states.request_cancel(session, run.id)
     await session.refresh(run)
     return run

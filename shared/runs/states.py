@@ -77,7 +77,7 @@ async def claim(
             ),
             ~exists().where(
                 other_active.conversation_id == Run.conversation_id,
-                other_active.status == IN_PROGRESS,
+                other_active.status.in_((IN_PROGRESS, RunStatus.REQUIRES_ACTION)),
                 other_active.id != Run.id,
             ),
             slots.room(max_active_per_user),

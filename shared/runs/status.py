@@ -12,6 +12,8 @@ class RunStatus(StrEnum):
 
     QUEUED = "queued"
     IN_PROGRESS = "in_progress"
+    # Waiting for a person to approve tool calls; no worker holds it (shared.runs.approvals).
+    REQUIRES_ACTION = "requires_action"
     COMPLETED = "completed"
     FAILED = "failed"
     CANCELLED = "cancelled"
@@ -29,7 +31,8 @@ class ToolCallStatus(StrEnum):
 
 
 TERMINAL = frozenset({RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED})
-ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.IN_PROGRESS})
+# Unfinished: a conversation's later turns wait behind any of these.
+ACTIVE = frozenset({RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.REQUIRES_ACTION})
 
 
 def column_type(enum: type[StrEnum], name: str) -> Enum:

@@ -1,5 +1,5 @@
-"""Long-polls (`?wait=`, cancel, the chat API): answer as soon as a run is terminal, from its
-terminal event when it arrives.
+"""Long-polls (`?wait=`, cancel, the chat API): answer as soon as a run is terminal (or waits
+for a person's approval), from that event when it arrives.
 
 The run is read once; after that the waiter sleeps on the run's events (Redis pub/sub, or the
 embedded poller) and answers from the terminal event's payload, which is the Run exactly as
@@ -14,9 +14,12 @@ import time
 
 from shared.db import Database
 from shared.events.hub import EventHub
+from shared.events.schemas import RUN_REQUIRES_ACTION
 from shared.runs import service, states
 from shared.runs.schemas import RunOut
 
+# A run waiting for a person is answered at once too: the caller is the one who must act.
+SETTLED = states.TERMINAL | {states.RunStatus.REQUIRES_ACTION}
 # Re-read the run now and then even without an event (belt and braces; events wake us).
 RECHECK_SECONDS = 5.0
 
@@ -31,7 +34,7 @@ async def wait_for_run(
             async with database.sessions() as session:
                 run = await service.get(session, user, run_id)
             remaining = deadline - time.monotonic()
-            if run.status in states.TERMINAL or remaining <= 0:
+            if run.status in SETTLED or remaining <= 0:
                 return RunOut.model_validate(run, from_attributes=True)
             changes.start_at(run.last_event_seq)
             while remaining > 0:
@@ -39,6 +42,6 @@ async def wait_for_run(
                 if events is None:
                     break  # nothing came, or too much: read the run again
                 for event in events:
-                    if event.terminal:
+                    if event.terminal or event.type == RUN_REQUIRES_ACTION:
                         return RunOut.model_validate(event.data["run"])
                 remaining = deadline - time.monotonic()

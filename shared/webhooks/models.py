@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from shared.db import Base, UTCDateTime, utcnow
@@ -29,16 +29,24 @@ class WebhookSecret(Base):
 
 
 class WebhookMessage(Base):
-    """The transactional outbox: one terminal event owed to a run's webhook_url.
+    """The transactional outbox: an event owed to a run's webhook_url.
 
-    Written in the transaction that ends the run; its id is the `webhook-id` header, stable
+    Written in the transaction that ends the run (one per run), or that makes it wait for a
+    person (`run.requires_action`, one per pause); its id is the `webhook-id` header, stable
     across retries and redeliveries so receivers can deduplicate. `payload` is the exact body,
-    frozen when the run ended, so every attempt sends the same bytes.
+    frozen when the event happened, so every attempt sends the same bytes.
     """
 
     __tablename__ = "webhook_messages"
     __table_args__ = (
-        UniqueConstraint("run_id", name="uq_webhook_messages_run_id"),
+        # One ending per run; a run may pause for approval several times before it.
+        Index(
+            "uq_webhook_messages_run_id_ending",
+            "run_id",
+            unique=True,
+            postgresql_where=text("event_type <> 'run.requires_action'"),
+            sqlite_where=text("event_type <> 'run.requires_action'"),
+        ),
         Index("ix_webhook_messages_status_next_attempt_at", "status", "next_attempt_at"),
     )
 

@@ -21,7 +21,7 @@ from shared.dispatch import Dispatcher
 from shared.errors import Conflict
 from shared.runs.models import Run
 from shared.runs.schemas import RunOut
-from shared.runs.status import TERMINAL
+from shared.runs.status import TERMINAL, RunStatus
 from shared.webhooks.models import WebhookDelivery, WebhookMessage
 from shared.webhooks.schemas import RunEventData, WebhookEvent
 
@@ -29,6 +29,7 @@ PENDING = "pending"
 DELIVERED = "delivered"
 FAILED = "failed"
 DELIVER_TASK = "webhooks.deliver"
+REQUIRES_ACTION = "run.requires_action"  # the one event type sent before a run ends
 
 # Outcomes of one attempt (the `outcome` column, and the label /metrics counts by).
 OK = "delivered"
@@ -69,7 +70,7 @@ class AfterAttempt:
 
 
 def event_for(run: Run) -> WebhookEvent:
-    """The body a run's webhook carries: its terminal type and the final Run object."""
+    """The body a run's webhook carries: `run.<status>` and the Run as it is now."""
     return WebhookEvent(
         type=f"run.{run.status}",
         timestamp=run.finished_at or utcnow(),
@@ -78,18 +79,27 @@ def event_for(run: Run) -> WebhookEvent:
 
 
 async def for_run(session: AsyncSession, run_id: str) -> WebhookMessage | None:
+    """The run's ending webhook (not its requires_action ones), if it has ended."""
     return (
-        await session.execute(select(WebhookMessage).where(WebhookMessage.run_id == run_id))
+        await session.execute(
+            select(WebhookMessage).where(
+                WebhookMessage.run_id == run_id, WebhookMessage.event_type != REQUIRES_ACTION
+            )
+        )
     ).scalar_one_or_none()
 
 
 async def enqueue(session: AsyncSession, dispatcher: Dispatcher, run: Run) -> WebhookMessage | None:
-    """Record the event owed for a run that just ended (same transaction); send after commit."""
-    if not run.webhook_url or run.status not in TERMINAL:
+    """Record the event owed for a run that just ended or started waiting for a person (same
+    transaction); send after commit. The status machine calls it once per such change."""
+    if not run.webhook_url:
         return None
-    existing = await for_run(session, run.id)
-    if existing is not None:
-        return existing
+    if run.status in TERMINAL:
+        existing = await for_run(session, run.id)
+        if existing is not None:
+            return existing
+    elif run.status != RunStatus.REQUIRES_ACTION:
+        return None
     now = utcnow()
     message = WebhookMessage(
         run_id=run.id,

@@ -9,7 +9,7 @@ from pydantic import AliasChoices, BaseModel, Field, model_validator
 
 from shared.runs.schemas import RunOut
 
-EventType = Literal["run.completed", "run.failed", "run.cancelled"]
+EventType = Literal["run.requires_action", "run.completed", "run.failed", "run.cancelled"]
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 
 

@@ -69,16 +69,19 @@ def signing_keys(row: WebhookSecret, now: dt.datetime) -> list[str]:
 async def delivery_log(
     session: AsyncSession, user_id: str, run_id: str
 ) -> tuple[Sequence[WebhookDelivery], WebhookMessage | None]:
-    """A run's latest attempts (oldest first) and its outbox row; someone else's run is a 404."""
+    """A run's ending webhook's latest attempts (oldest first) and its outbox row; someone
+    else's run is a 404."""
     run = await runs.get(session, user_id, run_id)
     # The state first: under READ COMMITTED each statement sees newer commits, so attempts
     # read after a `delivered` state always include the attempt that delivered it.
     message = await outbox.for_run(session, run.id)
+    if message is None:
+        return [], None
     rows = (
         (
             await session.execute(
                 select(WebhookDelivery)
-                .where(WebhookDelivery.run_id == run.id)
+                .where(WebhookDelivery.message_id == message.id)
                 .order_by(WebhookDelivery.attempt.desc())
                 .limit(LOG_LIMIT)
             )

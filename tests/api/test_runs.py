@@ -60,6 +60,7 @@ RUN_FIELDS = {
     "webhook_url",
     "agent_id",
     "agent_version",
+    "required_action",
     "created_at",
     "started_at",
     "finished_at",
@@ -74,6 +75,7 @@ def test_submit_answers_the_run_shape_and_creates_a_conversation(api: Api, stack
     assert run["input"] == {"message": "hello"} and run["metadata"] == {"k": "v"}
     assert run["output"] is None and run["error"] is None and run["finished_at"] is None
     assert run["agent_id"] is None and run["agent_version"] is None  # the built-in agent
+    assert run["required_action"] is None  # set only while it waits for approval
     assert response.headers["Location"] == f"/v1/runs/{run['id']}"
     conversation = api.get(f"/v1/conversations/{run['conversation_id']}")
     assert conversation.status_code == 200

@@ -69,6 +69,14 @@ class ToolInfrastructureError(Exception):
     """A tool crashed for a reason outside the model's control (e.g. the database is down)."""
 
 
+class ApprovalRequired(Exception):
+    """Calls of this step need a person's yes first: the turn pauses (requires_action)."""
+
+    def __init__(self, calls: Sequence[ToolCall]) -> None:
+        super().__init__(f"{len(calls)} tool call(s) wait for approval")
+        self.calls = list(calls)
+
+
 class LeaseLost(Exception):
     """Another worker took the run over (this one stalled past its lease): stop, record nothing."""
 
@@ -113,6 +121,7 @@ class AgentLoop:
         self_recording: frozenset[str] = frozenset(),
         system_prompt: str = SYSTEM_PROMPT,
         external: Toolset | None = None,
+        approval: frozenset[str] = frozenset(),
     ) -> None:
         self.database = database
         self.model = model
@@ -126,6 +135,7 @@ class AgentLoop:
         # A custom agent's external MCP tools; with it, only the tools offered may run.
         self.external = external
         self.offered: frozenset[str] = frozenset()  # tool names offered this turn (metrics)
+        self.approval = approval  # tools whose calls wait for a person's yes
 
     async def run(
         self, turn: Turn, client: Client, state: TurnState, on_delta: DeltaCallback
@@ -139,8 +149,7 @@ class AgentLoop:
             # Calls a crashed attempt recorded but did not finish run now (the ledger makes
             # the ones whose effect already happened return their recorded result).
             state.calls.extend(step_calls)
-            for call in step_calls:
-                await self._execute(client, turn, call)
+            await self._execute_step(client, turn, step_calls)
             messages.append(assistant_tool_message("", step_calls))
             messages.extend(tool_result_message(call) for call in step_calls)
             step = step_calls[0].step + 1
@@ -166,10 +175,9 @@ class AgentLoop:
                 return reply.content
             calls = await self._record_step(turn, step, reply.tool_calls, state.usage)
             state.calls.extend(calls)
+            await self._execute_step(client, turn, calls)
             messages.append(assistant_tool_message(reply.content, calls))
-            for call in calls:
-                await self._execute(client, turn, call)
-                messages.append(tool_result_message(call))
+            messages.extend(tool_result_message(call) for call in calls)
             step += 1
 
     async def _context(self, turn: Turn) -> tuple[list[ChatMessage], Sequence[ToolCall]]:
@@ -218,6 +226,23 @@ class AgentLoop:
             session.add_all(calls)
             await events.append(session, turn.run_id, started, last=last)
         return calls
+
+    async def _execute_step(self, client: Client, turn: Turn, calls: Sequence[ToolCall]) -> None:
+        """Run a step's calls; those that need a person's yes and have none wait: after the
+        others ran, ApprovalRequired pauses the turn (a rejected call is already completed)."""
+        waiting = [call for call in calls if self._needs_approval(call)]
+        for call in calls:
+            if call not in waiting:
+                await self._execute(client, turn, call)
+        if waiting:
+            raise ApprovalRequired(waiting)
+
+    def _needs_approval(self, call: ToolCall) -> bool:
+        return (
+            call.tool_name in self.approval
+            and call.status != ToolCallStatus.COMPLETED
+            and call.approval != "approved"
+        )
 
     async def _execute(self, client: Client, turn: Turn, call: ToolCall) -> None:
         """`_run_call` in the call's span: which tool, and whether it worked (never arguments)."""

@@ -47,4 +47,5 @@ async def agent_for(
         self_recording=rt.todo_tool_names,
         system_prompt=spec.instructions,
         external=external,
+        approval=frozenset(tool for tool, mode in spec.approval.items() if mode == "always"),
     )

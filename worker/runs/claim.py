@@ -85,18 +85,20 @@ async def start(rt: Runtime, run_id: str, token: str) -> Started | None:
             agent=agent,
         )
         history = await load_history(session, turn)
-        # Only a retry can find calls of an earlier attempt.
-        earlier = list(await ledger.for_run(session, run.id)) if run.attempts > 1 else []
+        # Only a retry, or a turn resumed after a person's decision, finds earlier calls.
+        resumed = run.attempts > 1 or run.resumed_at is not None
+        earlier = list(await ledger.for_run(session, run.id)) if resumed else []
     turn = dataclasses.replace(turn, history=history, earlier_calls=earlier)
-    started_at = run.started_at or utcnow()
-    if run.attempts == 1:  # a retry's wait is the sweeper's, not the queue's
+    # The time a person took to answer is not the turn's: its deadline counts from the answer.
+    started_at = max(filter(None, (run.started_at, run.resumed_at)), default=utcnow())
+    if run.attempts == 1 and run.resumed_at is None:  # a retry's wait is not the queue's
         metrics.QUEUE_WAIT.observe(max(0.0, (started_at - run.created_at).total_seconds()))
     return Started(turn, token, run.attempts, started_at)
 
 
 async def _write_user_message(session: AsyncSession, run: Run) -> None:
     """The turn's user message, written when it starts (so turns never interleave), once."""
-    if run.attempts > 1:
+    if run.attempts > 1 or run.resumed_at is not None:
         exists = await session.execute(
             select(Message.id).where(Message.run_id == run.id, Message.role == "user")
         )

@@ -10,12 +10,13 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from shared import telemetry
+from shared.runs import states
 from worker import metrics
 from worker.agent.loop import ToolInfrastructureError, TurnState
 from worker.runs import claim
 from worker.runs.claim import Started
-from worker.runs.record import record_ending, release_for_retry
-from worker.runs.supervise import failed, supervise
+from worker.runs.record import record_ending, record_pause, release_for_retry
+from worker.runs.supervise import Ending, failed, supervise
 from worker.runtime import Runtime
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,11 @@ async def _attempt(rt: Runtime, started: Started) -> str:
         ending = await supervise(rt, started, state)
         if ending is None:
             return LEASE_LOST
+        if ending.waiting:
+            if await record_pause(rt, started.turn, token, ending):
+                return str(ending.status)
+            # A cancel came first (or the lease went, and then this records nothing).
+            ending = Ending(states.CANCELLED, state.content, dict(states.CANCELLED_ERROR), False)
         recorded = await record_ending(rt, started.turn, token, state, ending)
         return str(ending.status) if recorded else LEASE_LOST
     except asyncio.CancelledError:

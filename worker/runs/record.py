@@ -10,7 +10,7 @@ from typing import Any
 from shared.conversations.models import Message
 from shared.db import utcnow
 from shared.ids import new_id
-from shared.runs import states
+from shared.runs import pauses, states
 from shared.runs import tool_calls as ledger
 from shared.uow import unit_of_work
 from shared.webhooks.outbox import DELIVER_TASK
@@ -67,6 +67,30 @@ async def record_ending(
         log.warning("run %s: lease lost before it ended; leaving it to its new owner", turn.run_id)
         return False
     log.info("run %s: %s", turn.run_id, ending.status)
+    return True
+
+
+async def record_pause(rt: Runtime, turn: Turn, token: str, ending: Ending) -> bool:
+    """The turn waits for a person's decision on `ending.waiting`: the run moves to
+    requires_action and this worker lets it go; False if the lease was lost or a cancel came
+    first (then the keeper's cancel, or the new owner, ends it)."""
+    calls = [
+        {"id": c.id, "tool_name": c.tool_name, "arguments": c.arguments} for c in ending.waiting
+    ]
+    local = {DELIVER_TASK: functools.partial(start_delivery, rt)}
+    async with unit_of_work(rt.database, local) as uow:
+        run = await pauses.await_approval(
+            uow.session,
+            uow.dispatcher,
+            turn.run_id,
+            token,
+            calls,
+            rt.settings.approval_timeout_seconds,
+        )
+    if run is None:
+        log.warning("run %s: could not pause for approval (lease lost or cancelled)", turn.run_id)
+        return False
+    log.info("run %s: waiting for approval of %d tool call(s)", turn.run_id, len(calls))
     return True
 
 

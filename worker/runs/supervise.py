@@ -14,8 +14,9 @@ from mcp import Client
 
 from shared.db import utcnow
 from shared.runs import states
+from shared.runs.models import ToolCall
 from shared.runs.status import RunStatus
-from worker.agent.loop import LeaseLost, Turn, TurnFailed, TurnState
+from worker.agent.loop import ApprovalRequired, LeaseLost, Turn, TurnFailed, TurnState
 from worker.agent.model import ModelError
 from worker.runs.agents import agent_for
 from worker.runs.claim import Started
@@ -33,6 +34,8 @@ class Ending:
     content: str
     error: dict[str, str] | None = None
     complete_message: bool = True
+    # requires_action: the calls that wait for a person (the turn pauses, it does not end).
+    waiting: tuple[ToolCall, ...] = ()
 
 
 def failed(state: TurnState, code: str, message: str) -> Ending:
@@ -76,6 +79,8 @@ async def supervise(rt: Runtime, started: Started, state: TurnState) -> Ending |
         return Ending(
             states.CANCELLED, state.content, dict(states.CANCELLED_ERROR), complete_message=False
         )
+    except ApprovalRequired as exc:
+        return Ending(RunStatus.REQUIRES_ACTION, state.content, waiting=tuple(exc.calls))
     except LeaseLost:
         log.warning("run %s: lease lost to another worker; stopping here", turn.run_id)
         return None

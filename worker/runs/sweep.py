@@ -11,7 +11,8 @@ from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from shared.db import utcnow
-from shared.runs import leases, states
+from shared.dispatch import Dispatcher
+from shared.runs import leases, pauses, states
 from shared.runs.models import Run
 from shared.uow import unit_of_work
 from shared.workers import service as workers
@@ -26,7 +27,7 @@ async def sweep(rt: Runtime) -> dict[str, int]:
     """Re-dispatch lost runs, end runs whose workers keep dying; returns counts."""
     settings = rt.settings
     now = utcnow()
-    counts = {"orphaned": 0, "redispatched": 0, "failed": 0, "cancelled": 0}
+    counts = {"orphaned": 0, "redispatched": 0, "failed": 0, "cancelled": 0, "expired": 0}
     async with unit_of_work(rt.database) as uow:
         session, dispatcher = uow.session, uow.dispatcher
         if not await _only_sweeper(session):
@@ -72,6 +73,8 @@ async def sweep(rt: Runtime) -> dict[str, int]:
                 states.dispatch(run, dispatcher)
                 counts["redispatched"] += 1
 
+        counts["expired"] = await _expire_approvals(session, dispatcher, now)
+
         stale = now - dt.timedelta(seconds=settings.run_redispatch_seconds)
         queued = (
             await session.execute(
@@ -91,6 +94,22 @@ async def sweep(rt: Runtime) -> dict[str, int]:
     if any(counts.values()):
         log.info("sweep: %s", counts)
     return counts
+
+
+async def _expire_approvals(session: AsyncSession, dispatcher: Dispatcher, now: dt.datetime) -> int:
+    """Fail the runs nobody approved or rejected in time (APPROVAL_TIMEOUT_SECONDS)."""
+    overdue = (
+        await session.execute(
+            select(Run.id)
+            .where(Run.status == pauses.REQUIRES_ACTION, Run.lease_until < now)
+            .order_by(Run.id)
+            .limit(BATCH)
+        )
+    ).scalars()
+    expired = 0
+    for run_id in list(overdue):
+        expired += await pauses.expire(session, dispatcher, run_id) is not None
+    return expired
 
 
 # Any constant shared by all sweepers: the advisory lock that lets one sweep run at a time.
