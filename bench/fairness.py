@@ -22,6 +22,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,6 +36,7 @@ log = logging.getLogger("bench.fairness")
 RESULTS = ROOT / "bench" / "results" / "fairness.md"
 TARGET_RATIO = 2.0
 TURN_TIMEOUT = 600.0
+FLOOD_TIMEOUT = 3600.0  # a flood turn may wait its turn behind the whole flood
 
 
 @dataclass
@@ -51,6 +53,7 @@ class Outcome:
     flood_seconds: float = 0.0
     flood_completed: int = 0
     flood_failed: int = 0
+    flood_outcomes: Counter[str] = field(default_factory=Counter)
     tally: Tally = field(default_factory=Tally)
 
 
@@ -89,14 +92,16 @@ async def measure(base_url: str, args: argparse.Namespace, out: Outcome) -> None
 
         async def ends(run_id: str) -> None:
             try:
-                run = await wait(flooder, run_id, TURN_TIMEOUT, out.tally)
-            except TurnError:
+                run = await wait(flooder, run_id, FLOOD_TIMEOUT, out.tally)
+            except TurnError as exc:
                 out.flood_failed += 1
+                out.flood_outcomes[exc.kind] += 1
                 return
             if run["status"] == "completed":
                 out.flood_completed += 1
             else:
                 out.flood_failed += 1
+                out.flood_outcomes[f"{run['status']} ({(run.get('error') or {}).get('code')})"] += 1
 
         waiting = asyncio.gather(*(ends(r["id"]) for r in runs))
         # The quiet user's turns while the flood still has turns waiting.
@@ -160,6 +165,9 @@ def render(outcomes: list[Outcome], args: argparse.Namespace, load: tuple[float,
             f"{o.flood_completed} / {o.flood_failed}, "
             f"{o.flood_seconds:.1f} s | {o.tally} |"
         )
+        if o.flood_outcomes:
+            kinds = ", ".join(f"{k} × {v}" for k, v in o.flood_outcomes.most_common())
+            lines.append(f"\n{o.tier}: failed flood turns by kind: {kinds}.")
     return "\n".join(lines)
 
 
