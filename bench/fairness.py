@@ -54,6 +54,7 @@ class Outcome:
     flood_completed: int = 0
     flood_failed: int = 0
     flood_outcomes: Counter[str] = field(default_factory=Counter)
+    quiet_failed: Counter[str] = field(default_factory=Counter)
     tally: Tally = field(default_factory=Tally)
 
 
@@ -108,7 +109,11 @@ async def measure(base_url: str, args: argparse.Namespace, out: Outcome) -> None
         for _ in range(args.samples):
             if waiting.done():
                 break
-            sample = await turn(quiet, message, TURN_TIMEOUT, out.tally)
+            try:
+                sample = await turn(quiet, message, TURN_TIMEOUT, out.tally)
+            except TurnError as exc:  # counted in the tally; the flood goes on
+                out.quiet_failed[exc.kind] += 1
+                continue
             out.during.append(sample.total)
             started_at = sample.server_time("started_at")
             out.during_queued.append(started_at - sample.server_time("created_at"))
@@ -165,6 +170,11 @@ def render(outcomes: list[Outcome], args: argparse.Namespace, load: tuple[float,
             f"{o.flood_completed} / {o.flood_failed}, "
             f"{o.flood_seconds:.1f} s | {o.tally} |"
         )
+        if o.quiet_failed:
+            kinds = ", ".join(f"{k} × {v}" for k, v in o.quiet_failed.most_common())
+            lines.append(
+                f"\n{o.tier}: the quiet user's turns that failed during the flood: {kinds}."
+            )
         if o.flood_outcomes:
             kinds = ", ".join(f"{k} × {v}" for k, v in o.flood_outcomes.most_common())
             lines.append(f"\n{o.tier}: failed flood turns by kind: {kinds}.")
