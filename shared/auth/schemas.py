@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -19,15 +19,7 @@ Scope = Literal[
     "agents:write",
     "webhooks:manage",
 ]
-SCOPES: tuple[str, ...] = (
-    "runs:read",
-    "runs:write",
-    "tasks:read",
-    "tasks:write",
-    "agents:read",
-    "agents:write",
-    "webhooks:manage",
-)
+SCOPES: tuple[str, ...] = get_args(Scope)
 USERNAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@+\-]{2,253}$"
 # Argon2 hashes any length, but a megabyte password would be a cheap way to burn CPU.
 MAX_PASSWORD = 256

@@ -27,9 +27,9 @@ from shared.runs.states import (
     FAILED,
     IN_PROGRESS,
     QUEUED,
-    _ended,
     _last,
     _transition,
+    end_unheld,
 )
 from shared.runs.status import RunStatus
 from shared.webhooks import outbox as webhook_outbox
@@ -118,18 +118,4 @@ async def expire(session: AsyncSession, dispatcher: Dispatcher, run_id: str) -> 
 async def _end_waiting(
     session: AsyncSession, dispatcher: Dispatcher, guard: Any, status: RunStatus, error: Any
 ) -> Run | None:
-    moved = await _transition(
-        session,
-        guard,
-        1,
-        ending=True,
-        status=status,
-        finished_at=utcnow(),
-        required_action=None,
-        lease_until=None,
-        error=error,
-    )
-    if moved is None:
-        return None
-    await _ended(session, dispatcher, moved, [])
-    return moved.run
+    return await end_unheld(session, dispatcher, guard, status, error, required_action=None)

@@ -153,16 +153,29 @@ async def end_abandoned(
     """End a run no worker holds any more (lease lapsed): failed, or cancelled if asked."""
     if status not in (FAILED, CANCELLED):
         raise ValueError(f"an abandoned run is failed or cancelled, not {status!r}")
-    now = utcnow()
+    guard = and_(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_until < utcnow())
+    return await end_unheld(session, dispatcher, guard, status, error)
+
+
+async def end_unheld(
+    session: AsyncSession,
+    dispatcher: Dispatcher,
+    guard: Any,
+    status: RunStatus,
+    error: Any,
+    **fields: Any,
+) -> Run | None:
+    """End a run no worker is turning (`guard` says which), with everything an ending owes."""
     moved = await _transition(
         session,
-        and_(Run.id == run_id, Run.status == IN_PROGRESS, Run.lease_until < now),
+        guard,
         1,
         ending=True,
         status=status,
-        finished_at=now,
+        finished_at=utcnow(),
         lease_until=None,
         error=error,
+        **fields,
     )
     if moved is None:
         return None
